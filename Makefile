@@ -1,0 +1,42 @@
+# The two commands that matter: `make book` and `make test`.
+# Each creates or updates the virtual environment in .venv on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+BUILD  := _build
+# DATA: a folder holding dev_data/ (and eval_data/) of the real DCASE 2021 Task 2
+# data. Empty: the book runs on synthetic data that it generates first.
+DATA    ?=
+PROFILE ?= book
+SEED    ?= 0
+
+.PHONY: book test venv data clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+## make book: render the book (synthetic data by default, or DATA=/path/to/dcase)
+book: $(STAMP)
+ifeq ($(strip $(DATA)),)
+	$(VENV)/bin/asdlib synth --out $(BUILD)/data --profile $(PROFILE) --seed $(SEED)
+endif
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@echo "The book: $(BUILD)/html/index.html"
+
+## make test: the unit tests and the end-to-end smoke run
+test: $(STAMP)
+	$(PY) -m pytest
+
+## make data: only write the synthetic data set
+data: $(STAMP)
+	$(VENV)/bin/asdlib synth --out $(BUILD)/data --profile $(PROFILE) --seed $(SEED)
+
+clean:
+	rm -rf $(BUILD)
