@@ -1,0 +1,49 @@
+"""Atomic file writing: a file either appears complete or not at all.
+
+Everything the project writes (clips, CSV files, caches, checkpoints) goes
+through these helpers, so that an interrupted run never leaves a
+half-written file behind under its final name.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+TMP_PREFIX = ".tmp-asdlib-"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The temporary file lives in the same folder (so the rename is atomic on
+    POSIX) and is removed if the block raises.  ``suffix`` keeps an extension
+    for writers that infer the format from the name (``soundfile``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """True for a leftover temporary file of :func:`atomic_path`."""
+    return Path(path).name.startswith(TMP_PREFIX)
