@@ -1,0 +1,59 @@
+"""The ``asdlib`` command line: ``asdlib synth`` and ``asdlib evaluate``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _machines(text: str | None) -> list[str] | None:
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .synth import get_profile, summary, synthesize
+
+    profile = get_profile(args.profile, train_source=args.train_source, train_target=args.train_target,
+                          test_normal=args.test_normal, test_anomaly=args.test_anomaly)
+    table = synthesize(args.out, profile=profile, seed=args.seed, machines=_machines(args.machines),
+                       with_eval=args.eval, workers=args.workers, progress=not args.quiet)
+    print(f"Synthetic DCASE 2021 Task 2 data, profile {profile.name!r}, seed {args.seed}, in {args.out}")
+    print(summary(table))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asdlib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write synthetic machine sounds in the DCASE 2021 Task 2 layout")
+    p.add_argument("--out", required=True, type=Path, help="folder to write dev_data/ (and eval_data/) into")
+    p.add_argument("--profile", default="book", help="clip counts: tiny, book or full (default: book)")
+    p.add_argument("--seed", type=int, default=0, help="the data set's seed (default: 0)")
+    p.add_argument("--machines", help="comma-separated machine types (default: all seven)")
+    p.add_argument("--eval", action="store_true",
+                   help="also write eval_data/ (sections 03-05) and ground_truth_data/")
+    for name, what in (("train-source", "source training clips per section"),
+                       ("train-target", "target training clips per section"),
+                       ("test-normal", "normal test clips per section and domain"),
+                       ("test-anomaly", "anomalous test clips per section and domain")):
+        p.add_argument(f"--{name}", type=int, help=f"override the profile's {what}")
+    p.add_argument("--workers", type=int, help="processes (default: the number of CPUs, at most 8)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_synth)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileExistsError, FileNotFoundError) as err:
+        # bad input: one clear line, no traceback (LayoutError and AudioError are ValueErrors)
+        print(f"asdlib {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

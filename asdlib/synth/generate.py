@@ -1,0 +1,348 @@
+"""Write a synthetic data set in the exact DCASE 2021 Task 2 layout.
+
+Every clip depends only on the seed and its own identity (machine, section,
+domain, split, label, index), so a smaller profile's clips are the same
+files as in a larger one and a re-run is byte-identical.  Clips are written
+atomically; a re-run completes what is missing and keeps finished clips; a
+folder that holds files the generator did not make is refused.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .._atomic import is_temporary, write_text_atomic
+from ..audio import load_audio, write_audio
+from ..layout import (CLIP_SECONDS, DOMAINS, MACHINE_TYPES, SAMPLE_RATE, LayoutError,
+                      clip_name, ground_truth_name, list_clips, parse_clip_name)
+from . import sounds as S
+from .machines import MODELS, Condition, Fault
+
+SYNTH_VERSION = 1
+MARKER = ".asdlib-synth.json"
+DEV_SECTIONS = ("00", "01", "02")
+EVAL_SECTIONS = ("03", "04", "05")
+GROUND_TRUTH_DIR = "ground_truth_data"
+_SPLIT_ID = {("train", "normal"): 0, ("test", "normal"): 1, ("test", "anomaly"): 2,
+             ("test", "unknown"): 3}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Clip counts per section: training clips per domain, test clips per domain and label."""
+
+    name: str
+    train_source: int
+    train_target: int
+    test_normal: int
+    test_anomaly: int
+
+
+PROFILES = {
+    "tiny": Profile("tiny", train_source=6, train_target=2, test_normal=3, test_anomaly=3),
+    "book": Profile("book", train_source=50, train_target=3, test_normal=20, test_anomaly=20),
+    "full": Profile("full", train_source=1000, train_target=3, test_normal=100, test_anomaly=100),
+}
+
+
+def get_profile(name: str, **overrides: int | None) -> Profile:
+    """A named profile with some counts overridden (None keeps the profile's)."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    for k, v in changes.items():
+        if v < 0:
+            raise ValueError(f"{k} must be >= 0, got {v}")
+    return replace(PROFILES[name], **changes)
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """Identity of one synthetic clip; with the seed it determines the file's bytes."""
+
+    dataset: str  # "dev" or "eval"
+    machine: str
+    section: str
+    domain: str
+    split: str
+    label: str  # normal, anomaly, or unknown (evaluation test clips)
+    index: int
+    attributes: str
+
+    @property
+    def relpath(self) -> str:
+        folder = "train" if self.split == "train" else f"{self.domain}_test"
+        name = clip_name(section=self.section, domain=self.domain, split=self.split,
+                         label=self.label, index=self.index, attributes=self.attributes)
+        return f"{self.dataset}_data/{self.machine}/{folder}/{name}"
+
+
+@dataclass(frozen=True)
+class SectionSetup:
+    """A section's machine instance and its source and target operating conditions."""
+
+    instance: dict
+    shift: str  # what the target domain changes: speed, load or noise
+    conditions: dict  # domain -> Condition
+    snr_db: dict  # domain -> background level below the machine, dB
+    gain: float
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng([seed, *key])
+
+
+def _mid(machine: str) -> int:
+    return MACHINE_TYPES.index(machine) if machine in MACHINE_TYPES else 100 + sum(map(ord, machine))
+
+
+def attributes(cond: Condition) -> str:
+    """The attribute part of a file name for an operating condition."""
+    return f"spd_{round(cond.speed * 10):02d}_load_{round(cond.load * 10):02d}_noise_{cond.noise}"
+
+
+def section_setup(seed: int, machine: str, section: str) -> SectionSetup:
+    """Draw the machine instance of a section and its domain shift (seed and identity only)."""
+    rng = _rng(seed, _mid(machine), int(section), 99)
+    instance = MODELS[machine].instance(rng)
+    shift = ("speed", "load", "noise")[(int(section) + _mid(machine)) % 3]
+    source = Condition(speed=1.0, load=1.0, noise="A")
+    snr = rng.uniform(10, 18)
+    if shift == "speed":
+        target = replace(source, speed=float(rng.choice([0.7, 0.8, 1.2, 1.3])))
+    elif shift == "load":
+        target = replace(source, load=float(rng.choice([0.5, 1.6, 2.0])))
+    else:
+        target = replace(source, noise="B")
+    return SectionSetup(instance=instance, shift=shift, conditions={"source": source, "target": target},
+                        snr_db={"source": snr, "target": snr - (8 if shift == "noise" else 0)},
+                        gain=float(rng.uniform(0.04, 0.1)))
+
+
+def background(rng: np.random.Generator, n: int, sr: int, kind: str) -> np.ndarray:
+    """Factory background at unit RMS: ``A`` a quiet hall; ``B`` a busy shop floor with impacts."""
+    hall = S.shaped_noise(rng, n, sr, lo=20, hi=7000, slope=1.0)
+    if kind == "A":
+        return hall
+    k = int(rng.poisson(3 * n / sr))
+    kernel = S.resonance(sr, freq=rng.uniform(300, 1500), decay_s=0.02)
+    impacts = S.events(n, sr, rng.uniform(0, n / sr, k), rng.uniform(0.3, 1.0, k), kernel)
+    chatter = S.shaped_noise(rng, n, sr, lo=300, hi=3000) * (1 + S.smooth_random(rng, n, sr, rate=3))
+    return S.unit_rms(S.unit_rms(hall) + 0.7 * S.unit_rms(chatter) + 0.7 * S.unit_rms(impacts))
+
+
+def render_clip(seed: int, spec: ClipSpec, *, severity_scale: float = 1.0) -> np.ndarray:
+    """Render one clip: float64 in [-1, 1], shape=(160000,) for 10 s at 16 kHz."""
+    setup = section_setup(seed, spec.machine, spec.section)
+    label = spec.label
+    if label == "unknown":
+        label = eval_test_label(seed, spec)
+    rng = _rng(seed, _mid(spec.machine), int(spec.section), DOMAINS.index(spec.domain),
+               _SPLIT_ID[(spec.split, spec.label)], spec.index)
+    model = MODELS[spec.machine]
+    base = setup.conditions[spec.domain]
+    cond = replace(base, speed=base.speed * (1 + rng.normal(0, 0.01)),
+                   load=base.load * (1 + rng.normal(0, 0.05)))
+    fault = None
+    if label == "anomaly":
+        fault = Fault(kind=str(rng.choice(model.faults)),
+                      severity=float(min(rng.uniform(0.25, 1.0) * severity_scale, 1.0)))
+    n, sr = int(CLIP_SECONDS * SAMPLE_RATE), SAMPLE_RATE
+    x = model.render(rng, setup.instance, cond, fault, n, sr)
+    y = x + 10 ** (-setup.snr_db[spec.domain] / 20) * background(rng, n, sr, cond.noise)
+    return np.clip(y * setup.gain * 10 ** (rng.normal(0, 0.5) / 20), -1, 1)
+
+
+def eval_test_label(seed: int, spec: ClipSpec) -> str:
+    """The hidden label of an evaluation test clip: one anomaly in each pair of indices."""
+    coin = int(_rng(seed, _mid(spec.machine), int(spec.section), DOMAINS.index(spec.domain),
+                    77, spec.index // 2).integers(2))
+    return "anomaly" if spec.index % 2 == coin else "normal"
+
+
+def plan(seed: int, profile: Profile, machines: list[str], *, with_eval: bool = False) -> list[ClipSpec]:
+    """Every clip a run writes, in a fixed order."""
+    specs = []
+    for dataset, secs in (("dev", DEV_SECTIONS), ("eval", EVAL_SECTIONS)):
+        if dataset == "eval" and not with_eval:
+            continue
+        if dataset == "eval" and profile.test_normal != profile.test_anomaly:
+            raise ValueError("the evaluation layout needs as many anomalous as normal test clips "
+                             f"(got {profile.test_normal} and {profile.test_anomaly})")
+        for machine in machines:
+            for section in secs:
+                setup = section_setup(seed, machine, section)
+                for domain in DOMAINS:
+                    attr = attributes(setup.conditions[domain])
+                    n_train = profile.train_source if domain == "source" else profile.train_target
+                    specs += [ClipSpec(dataset, machine, section, domain, "train", "normal", i, attr)
+                              for i in range(n_train)]
+                    if dataset == "dev":
+                        for label, count in (("normal", profile.test_normal),
+                                             ("anomaly", profile.test_anomaly)):
+                            specs += [ClipSpec(dataset, machine, section, domain, "test", label, i, "")
+                                      for i in range(count)]
+                    else:
+                        specs += [ClipSpec(dataset, machine, section, domain, "test", "unknown", i, "")
+                                  for i in range(profile.test_normal + profile.test_anomaly)]
+    return specs
+
+
+def _fewer_page_faults() -> None:
+    """Keep freed clip-sized buffers in the heap instead of unmapping them (glibc only).
+
+    Rendering allocates many 1-2 MB temporaries per clip; glibc serves each
+    with a fresh mmap and page-faults it in, which cost a quarter of the run
+    time.  Raising the mmap and trim thresholds reuses the memory instead.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 << 20)   # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def _write_one(args: tuple[int, str, ClipSpec]) -> str:
+    seed, out, spec = args
+    path = Path(out) / spec.relpath
+    if path.exists():
+        return "kept"
+    write_audio(path, render_clip(seed, spec))
+    # read back through the layout reader and the audio loader
+    clip = parse_clip_name(path)
+    y = load_audio(path)
+    if (clip.section, clip.domain, clip.split, clip.label, clip.index) != \
+            (spec.section, spec.domain, spec.split, spec.label, spec.index) or y.shape != (160_000,):
+        raise LayoutError(f"{path}: written clip does not read back as it was specified")
+    return "written"
+
+
+def _check_folder(out: Path, seed: int) -> None:
+    """Refuse a folder that holds files this generator did not make, or made with another seed."""
+    marker = out / MARKER
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not marker.is_file():
+        raise FileExistsError(f"{out}: folder is not empty and was not made by 'asdlib synth' "
+                              f"(no {MARKER}); choose an empty or new folder")
+    info = json.loads(marker.read_text())
+    if info.get("seed") != seed or info.get("version") != SYNTH_VERSION:
+        raise FileExistsError(f"{out}: made by 'asdlib synth' with seed {info.get('seed')} "
+                              f"(version {info.get('version')}); this run asks for seed {seed} "
+                              f"(version {SYNTH_VERSION}): use another folder")
+    foreign = []
+    for path in out.rglob("*"):
+        rel = path.relative_to(out)
+        if path.is_dir() or path == marker:
+            continue
+        if is_temporary(path):
+            path.unlink()  # left by an interrupted run: never a finished clip
+            continue
+        if not _is_ours(seed, rel):
+            foreign.append(str(rel))
+    if foreign:
+        raise FileExistsError(f"{out}: holds {len(foreign)} file(s) that 'asdlib synth' did not make, "
+                              f"e.g. {', '.join(sorted(foreign)[:5])}; remove them or use another folder")
+
+
+def _is_ours(seed: int, rel: Path) -> bool:
+    parts = rel.parts
+    if len(parts) == 2 and parts[0] == GROUND_TRUTH_DIR:
+        return parts[1].startswith("ground_truth_") and parts[1].endswith(".csv")
+    if len(parts) != 4 or parts[0] not in ("dev_data", "eval_data") or parts[1] not in MODELS:
+        return False
+    try:
+        clip = parse_clip_name(rel)
+    except LayoutError:
+        return False
+    secs = DEV_SECTIONS if parts[0] == "dev_data" else EVAL_SECTIONS
+    if clip.section not in secs:
+        return False
+    expected = attributes(section_setup(seed, clip.machine, clip.section).conditions[clip.domain])
+    return clip.attributes == (expected if clip.split == "train" else "")
+
+
+def synthesize(out: str | Path, *, profile: Profile | str = "book", seed: int = 0,
+               machines: list[str] | None = None, with_eval: bool = False,
+               workers: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Write (or complete) a synthetic data set under ``out``; return the table of what it holds.
+
+    Returns a DataFrame with one row per (dataset, machine, section, domain,
+    split, label) and the clip counts: ``written`` this run, ``kept`` from
+    an earlier run.
+    """
+    out = Path(out)
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    machines = list(MACHINE_TYPES) if not machines else list(machines)
+    unknown = [m for m in machines if m not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown machine type(s) {unknown}; choose from {', '.join(MACHINE_TYPES)}")
+    specs = plan(seed, profile, machines, with_eval=with_eval)
+    _check_folder(out, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / MARKER, json.dumps({"generator": "asdlib synth", "version": SYNTH_VERSION,
+                                                "seed": seed}, indent=2) + "\n")
+    workers = workers or min(os.cpu_count() or 1, 8)
+    jobs = [(seed, str(out), s) for s in specs]
+    bar = tqdm(total=len(jobs), desc="synth", unit="clip", disable=not progress)
+    if workers > 1:
+        with ProcessPoolExecutor(workers, initializer=_fewer_page_faults) as pool:
+            status = []
+            for st in pool.map(_write_one, jobs, chunksize=8):
+                status.append(st)
+                bar.update()
+    else:
+        _fewer_page_faults()
+        status = []
+        for job in jobs:
+            status.append(_write_one(job))
+            bar.update()
+    bar.close()
+    if with_eval:
+        _write_ground_truth(out, seed, [s for s in specs if s.dataset == "eval" and s.split == "test"])
+    for dataset in {s.dataset for s in specs}:
+        for machine in machines:  # every machine folder reads back through the layout reader
+            list_clips(out / f"{dataset}_data", machine)
+    rows = [dict(dataset=s.dataset, machine=s.machine, section=s.section, domain=s.domain,
+                 split=s.split, label=s.label, status=st) for s, st in zip(specs, status)]
+    table = (pd.DataFrame(rows).groupby(["dataset", "machine", "section", "domain", "split", "label"],
+                                        sort=False)["status"]
+             .agg(written=lambda s: int((s == "written").sum()), kept=lambda s: int((s == "kept").sum()))
+             .reset_index())
+    return table
+
+
+def _write_ground_truth(out: Path, seed: int, specs: list[ClipSpec]) -> None:
+    cells: dict[tuple[str, str, str], list[str]] = {}
+    for s in specs:
+        name = Path(s.relpath).name
+        cells.setdefault((s.machine, s.section, s.domain), []).append(
+            f"{name},{1 if eval_test_label(seed, s) == 'anomaly' else 0}")
+    for (machine, section, domain), rows in cells.items():
+        write_text_atomic(out / GROUND_TRUTH_DIR / ground_truth_name(machine, section, domain),
+                          "\n".join(rows) + "\n")
+
+
+def summary(table: pd.DataFrame) -> str:
+    """A compact text table: clips per machine type and kind, with written/kept totals."""
+    t = table.copy()
+    t["kind"] = t["split"] + " " + t["domain"] + np.where(t["split"] == "test", " " + t["label"], "")
+    t["clips"] = t["written"] + t["kept"]
+    wide = t.pivot_table(index=["dataset", "machine"], columns="kind", values="clips",
+                         aggfunc="sum", fill_value=0, sort=False)
+    wide["total"] = wide.sum(axis=1)
+    return (wide.to_string() + f"\n\n{int(t['written'].sum())} clips written, "
+            f"{int(t['kept'].sum())} kept from an earlier run.")
+
+
+__all__ = ["PROFILES", "Profile", "ClipSpec", "get_profile", "plan", "render_clip",
+           "section_setup", "synthesize", "summary"]

@@ -1,0 +1,135 @@
+import hashlib
+
+import numpy as np
+import pytest
+
+from asdlib import cli
+from asdlib._atomic import TMP_PREFIX
+from asdlib.audio import load_audio
+from asdlib.layout import list_clips, machine_types, read_ground_truth
+from asdlib.synth import generate, get_profile, synthesize
+
+ONE = get_profile("tiny", train_source=2, train_target=1, test_normal=1, test_anomaly=1)
+
+
+def _digests(root):
+    return {p.relative_to(root): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*.wav"))}
+
+
+def test_tiny_layout_reads_back(tiny_data):
+    assert machine_types(tiny_data / "dev_data") == ["fan", "valve"]
+    clips = list_clips(tiny_data / "dev_data", "fan")
+    p = get_profile("tiny")
+    assert len(clips) == 3 * (p.train_source + p.train_target + 2 * (p.test_normal + p.test_anomaly))
+    assert {c.section for c in clips} == {"00", "01", "02"}
+    # the target domain's shifted condition is named in the attribute part
+    train = [c for c in clips if c.split == "train"]
+    for s in ("00", "01", "02"):
+        src = {c.attributes for c in train if c.section == s and c.domain == "source"}
+        tgt = {c.attributes for c in train if c.section == s and c.domain == "target"}
+        assert len(src) == len(tgt) == 1 and src != tgt
+    y = load_audio(clips[0].path)
+    assert y.shape == (160_000,) and 0.001 < np.sqrt(np.mean(y ** 2)) < 0.5
+
+
+def test_eval_layout_and_ground_truth(tiny_data):
+    clips = list_clips(tiny_data / "eval_data", "valve", split="test")
+    assert {c.section for c in clips} == {"03", "04", "05"}
+    assert {c.label for c in clips} == {"unknown"}
+    gt = read_ground_truth(tiny_data / "ground_truth_data", machine="valve")
+    assert len(gt) == 6
+    for (machine, section, domain), labels in gt.items():
+        names = {c.name for c in clips if (c.section, c.domain) == (section, domain)}
+        assert set(labels) == names
+        assert sum(labels.values()) == len(labels) // 2  # balanced, as the real evaluation set
+
+
+def test_same_seed_same_bytes_and_smaller_profile_is_a_subset(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    synthesize(a, profile=ONE, seed=3, machines=["pump"], workers=1, progress=False)
+    synthesize(b, profile=get_profile("tiny", train_source=3, test_normal=2), seed=3,
+               machines=["pump"], workers=2, progress=False)
+    da, db = _digests(a), _digests(b)
+    assert da and set(da) < set(db)
+    assert all(db[k] == v for k, v in da.items())
+
+
+def test_another_seed_other_sounds(tmp_path):
+    synthesize(tmp_path / "a", profile=ONE, seed=0, machines=["slider"], workers=1, progress=False)
+    synthesize(tmp_path / "b", profile=ONE, seed=1, machines=["slider"], workers=1, progress=False)
+    assert not set(_digests(tmp_path / "a").values()) & set(_digests(tmp_path / "b").values())
+
+
+def test_every_machine_type_renders_normal_and_each_fault(rng):
+    n = 160_000
+    for machine, model in generate.MODELS.items():
+        inst = model.instance(rng)
+        normal = model.render(rng, inst, generate.Condition(), None, n, 16000)
+        assert normal.shape == (n,) and np.isfinite(normal).all()
+        for kind in model.faults:
+            y = model.render(rng, inst, generate.Condition(), generate.Fault(kind, 1.0), n, 16000)
+            assert np.isfinite(y).all(), (machine, kind)
+            assert not np.allclose(y, normal), (machine, kind)
+
+
+def test_interrupted_run_is_completed_without_rewriting(tmp_path, monkeypatch):
+    clean = tmp_path / "clean"
+    synthesize(clean, profile=ONE, seed=5, machines=["fan"], workers=1, progress=False)
+
+    out = tmp_path / "out"
+    real_write = generate.write_audio
+    calls = {"n": 0}
+
+    def dying_write(path, y, **kw):
+        calls["n"] += 1
+        if calls["n"] == 7:  # die in the middle of writing the 7th clip
+            (path.parent / (TMP_PREFIX + "half.wav")).write_bytes(b"RIFF")
+            raise KeyboardInterrupt
+        return real_write(path, y, **kw)
+
+    monkeypatch.setattr(generate, "write_audio", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(out, profile=ONE, seed=5, machines=["fan"], workers=1, progress=False)
+    monkeypatch.setattr(generate, "write_audio", real_write)
+    done = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav") if not p.name.startswith(TMP_PREFIX)}
+    assert len(done) == 6
+
+    table = synthesize(out, profile=ONE, seed=5, machines=["fan"], workers=1, progress=False)
+    assert table["kept"].sum() == 6 and table["written"].sum() == len(_digests(clean)) - 6
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())   # finished clips untouched
+    assert _digests(out) == _digests(clean)                          # and the result is the same
+    assert not list(out.rglob(TMP_PREFIX + "*"))            # leftovers removed
+
+
+def test_refuses_foreign_folders(tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(FileExistsError, match="was not made by 'asdlib synth'"):
+        synthesize(foreign, profile=ONE, machines=["fan"], progress=False)
+    assert (foreign / "thesis.tex").read_text() == "precious"
+
+    ours = tmp_path / "ours"
+    synthesize(ours, profile=ONE, seed=0, machines=["fan"], workers=1, progress=False)
+    with pytest.raises(FileExistsError, match="seed 0"):
+        synthesize(ours, profile=ONE, seed=1, machines=["fan"], progress=False)
+    stray = ours / "dev_data" / "fan" / "train" / "section_00_source_train_normal_0000_mine.wav"
+    stray.write_bytes(b"")
+    with pytest.raises(FileExistsError, match="did not make.*_mine.wav"):
+        synthesize(ours, profile=ONE, seed=0, machines=["fan"], progress=False)
+
+
+def test_cli_synth_prints_a_table(tmp_path, capsys):
+    rc = cli.main(["synth", "--out", str(tmp_path / "d"), "--profile", "tiny", "--machines", "gearbox",
+                   "--train-source", "1", "--train-target", "1", "--test-normal", "1",
+                   "--test-anomaly", "1", "--quiet", "--workers", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "gearbox" in out and "train source" in out and "18 clips written" in out
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    assert cli.main(["synth", "--out", str(tmp_path), "--profile", "huge", "--quiet"]) == 2
+    assert "unknown profile 'huge'" in capsys.readouterr().err
+    assert cli.main(["synth", "--out", str(tmp_path), "--machines", "drill", "--quiet"]) == 2
+    assert "unknown machine type(s) ['drill']" in capsys.readouterr().err
