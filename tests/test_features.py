@@ -1,0 +1,96 @@
+import sys
+
+import librosa
+import numpy as np
+import pytest
+import scipy.ndimage
+import torch
+
+from asdlib.audio import load_audio
+from asdlib.features import LogMel, ae_vectors, cnn_patches, median_filter
+from asdlib.layout import list_clips
+
+
+def official_logmel(y: np.ndarray) -> np.ndarray:
+    """The official baselines' front end: librosa, then 10 log10(max(mel, eps))."""
+    mel = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=1024, hop_length=512, n_mels=128,
+                                         power=2.0)
+    return 10.0 * np.log10(np.maximum(mel, sys.float_info.epsilon))
+
+
+def _signals(rng, tiny_data):
+    t = np.arange(160_000) / 16_000
+    sig = {
+        "white noise": 0.1 * rng.standard_normal(t.size),
+        "quiet noise": 1e-4 * rng.standard_normal(t.size),
+        "loud low tone": 0.99 * np.sin(2 * np.pi * 100 * t),
+        "two tones": 0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * np.sin(2 * np.pi * 7000 * t),
+        "chirp": 0.5 * np.sin(2 * np.pi * (50 + 400 * t) * t),
+    }
+    sig = {k: v.astype(np.float32) for k, v in sig.items()}
+    for machine in ("fan", "valve"):
+        clip = [c for c in list_clips(tiny_data / "dev_data", machine, split="test")
+                if c.label == "anomaly"][0]
+        sig[f"synthetic {machine}"] = load_audio(clip.path)
+    return sig
+
+
+def test_logmel_matches_the_official_librosa_computation(rng, tiny_data):
+    lm = LogMel()
+    for name, y in _signals(rng, tiny_data).items():
+        ref = official_logmel(y)
+        got = lm(torch.from_numpy(y)).numpy()
+        assert got.shape == ref.shape == (128, 313) and got.dtype == np.float32
+        above = ref > -100
+        assert np.abs(got - ref)[above].max() <= 0.01, name
+
+
+def test_logmel_is_batched(rng):
+    x = torch.from_numpy(rng.standard_normal((3, 16_000)).astype(np.float32))
+    batch = LogMel()(x)
+    assert batch.shape == (3, 128, 32)
+    torch.testing.assert_close(batch[1], LogMel()(x[1]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_logmel_on_cuda(rng):
+    x = torch.from_numpy(rng.standard_normal((2, 16_000)).astype(np.float32))
+    torch.testing.assert_close(LogMel().cuda()(x.cuda()).cpu(), LogMel()(x), atol=1e-3, rtol=0)
+
+
+def test_ae_vectors_layout_and_views(rng):
+    spec = torch.from_numpy(rng.standard_normal((313, 128)).astype(np.float32)).T  # as the cache stores
+    v = ae_vectors(spec)
+    assert v.shape == (309, 640)
+    assert v.data_ptr() == spec.data_ptr() and v._base is not None  # a view, no copy
+    # the official layout: vector t = [frame t, frame t+1, ..., frame t+4], 128 mels each
+    for t in (0, 100, 308):
+        np.testing.assert_array_equal(v[t].numpy(), spec[:, t:t + 5].T.reshape(-1).numpy())
+    batched = ae_vectors(torch.stack([spec, spec]))
+    assert batched.shape == (2, 309, 640)
+
+
+def test_cnn_patches_train_and_test_hops(rng):
+    spec = torch.from_numpy(rng.standard_normal((313, 128)).astype(np.float32)).T
+    train, test = cnn_patches(spec, hop=8), cnn_patches(spec, hop=1)
+    assert train.shape == (32, 64, 128) and test.shape == (250, 64, 128)
+    assert train.data_ptr() == spec.data_ptr()
+    np.testing.assert_array_equal(train[3].numpy(), spec[:, 24:88].T.numpy())
+    with pytest.raises(ValueError, match="too short"):
+        cnn_patches(spec[:, :10])
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror"])
+@pytest.mark.parametrize("kernel", [31, 5, 1])
+def test_median_filter_matches_scipy(rng, mode, kernel):
+    x = rng.standard_normal((2, 3, 16, 100)).astype(np.float32)
+    ref = scipy.ndimage.median_filter(x, size=(1, 1, 1, kernel), mode=mode)
+    got = median_filter(torch.from_numpy(x), kernel=kernel, mode=mode, chunk=4).numpy()
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_median_filter_bad_input():
+    with pytest.raises(ValueError, match="odd"):
+        median_filter(torch.zeros(4, 50), kernel=30)
+    with pytest.raises(ValueError, match="too short"):
+        median_filter(torch.zeros(4, 10), kernel=31)
