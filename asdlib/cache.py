@@ -1,0 +1,165 @@
+"""An on-disk cache of log-mel spectrograms, read back memory-mapped.
+
+The log-mel spectrograms of a list of clips are computed once and stored as
+one float32 file, each clip a contiguous ``(frames, n_mels)`` block, beside a
+JSON index.  The cache is keyed by the feature parameters and by the list
+of files with their sizes and modification times: a changed parameter or
+file means another key and a recomputation.  It is built in a temporary
+folder that is renamed into place only when complete, so a cache left by an
+interrupted run is never taken as complete.
+
+Reading is a memory map: a full-size machine type (3,009 clips, 482 MB of
+spectrograms, 2.4 GB as 640-value AE vectors) never has to be in memory at
+once, and the AE vectors and CNN patches of :mod:`asdlib.features` are views
+into the mapped file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._atomic import TMP_PREFIX
+from .audio import load_audio
+from .features import FeatureConfig, LogMel
+from .layout import Clip
+
+CACHE_VERSION = 1
+DATA_FILE = "logmel.f32"
+INDEX_FILE = "index.json"
+
+
+@dataclass
+class CachedFeatures:
+    """The log-mel spectrograms of a list of clips, memory-mapped.
+
+    ``features[i]`` is clip ``i``'s spectrogram as a tensor of
+    shape=(n_mels, frames): a transposed view of the mapped file, read-only.
+    """
+
+    clips: list[Clip]
+    data: np.memmap  # shape=(total_frames, n_mels), float32
+    offsets: np.ndarray  # shape=(n_clips + 1,): clip i holds rows offsets[i]:offsets[i+1]
+    path: Path
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        block = np.asarray(self.data[self.offsets[i]:self.offsets[i + 1]])
+        with warnings.catch_warnings():  # read-only on purpose: the map is shared, never written
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.from_numpy(block).T
+
+    def frames(self) -> np.ndarray:
+        """Frames per clip, shape=(n_clips,)."""
+        return np.diff(self.offsets)
+
+
+def cache_key(clips: Sequence[Clip], config: FeatureConfig) -> str:
+    """A hash of the feature parameters and of each file's path, size and modification time."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"version": CACHE_VERSION, **config.as_dict()}, sort_keys=True).encode())
+    for c in clips:
+        st = os.stat(c.path)
+        h.update(f"\n{Path(c.path).resolve()}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:24]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(cache_dir: Path, key: str) -> None:
+    """Remove temporary folders of this key whose building process has died."""
+    for tmp in cache_dir.glob(f"{TMP_PREFIX}{key}-*"):
+        try:
+            pid = int(tmp.name.rsplit("-", 2)[-2])
+        except ValueError:
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_features(clips: Sequence[Clip], cache_dir: str | Path, *,
+                  config: FeatureConfig = FeatureConfig(), device: str | torch.device = "cpu",
+                  batch_size: int = 32, progress: bool = True) -> CachedFeatures:
+    """The log-mel spectrograms of ``clips``, from the cache or computed into it.
+
+    Parameters
+    ----------
+    clips : the clips, in the order the result keeps.
+    cache_dir : folder of the cache (one sub-folder per key).
+    device : where the spectrograms are computed ("cpu", "cuda").
+    batch_size : clips decoded and transformed at once.
+    """
+    if not clips:
+        raise ValueError("no clips to compute features for")
+    cache_dir = Path(cache_dir)
+    key = cache_key(clips, config)
+    final = cache_dir / f"logmel-{key}"
+    if not (final / INDEX_FILE).is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale(cache_dir, key)
+        _build(clips, cache_dir, key, final, config, device, batch_size, progress)
+    return _open(final, clips, config)
+
+
+def _build(clips, cache_dir, key, final, config, device, batch_size, progress) -> None:
+    tmp = cache_dir / f"{TMP_PREFIX}{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        logmel = LogMel(config).to(device)
+        offsets = [0]
+        with open(tmp / DATA_FILE, "wb") as f, torch.inference_mode():
+            bar = tqdm(total=len(clips), desc="log-mel", unit="clip", disable=not progress)
+            for start in range(0, len(clips), batch_size):
+                waves = [load_audio(c.path, sample_rate=config.sample_rate)
+                         for c in clips[start:start + batch_size]]
+                groups = [waves] if len({len(w) for w in waves}) == 1 else [[w] for w in waves]
+                for group in groups:
+                    x = torch.from_numpy(np.stack(group)).to(device)
+                    spec = logmel(x).transpose(-1, -2).contiguous().cpu().numpy()
+                    for s in spec:  # (frames, n_mels) blocks, clip after clip
+                        f.write(s.astype(np.float32, copy=False).tobytes())
+                        offsets.append(offsets[-1] + s.shape[0])
+                bar.update(len(waves))
+            bar.close()
+        index = {"version": CACHE_VERSION, "config": config.as_dict(), "offsets": offsets,
+                 "files": [str(c.path) for c in clips]}
+        (tmp / INDEX_FILE).write_text(json.dumps(index))
+        try:
+            os.replace(tmp, final)  # atomic: the cache appears complete or not at all
+        except OSError:
+            if not (final / INDEX_FILE).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process finished it first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _open(final: Path, clips: Sequence[Clip], config: FeatureConfig) -> CachedFeatures:
+    index = json.loads((final / INDEX_FILE).read_text())
+    offsets = np.asarray(index["offsets"], dtype=np.int64)
+    if index["files"] != [str(c.path) for c in clips] or len(offsets) != len(clips) + 1:
+        raise RuntimeError(f"{final}: cache index does not match the clips asked for; delete the folder")
+    data = np.memmap(final / DATA_FILE, dtype=np.float32, mode="r",
+                     shape=(int(offsets[-1]), config.n_mels))
+    return CachedFeatures(clips=list(clips), data=data, offsets=offsets, path=final)
