@@ -22,6 +22,31 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ._atomic import write_text_atomic
+    from .metrics import official_score, score_table, summarize
+    from .submission import evaluate
+
+    cells = evaluate(args.submission, data_dir=args.data, ground_truth=args.ground_truth)
+    summary = summarize(cells)
+    with pd.option_context("display.width", 160, "display.max_columns", 20,
+                           "display.float_format", "{:.4f}".format):
+        print("Per section and domain:")
+        print(cells.to_string(index=False))
+        print("\nPer machine type (harmonic means):")
+        print(summary[summary["mean"] == "harmonic"].drop(columns="mean").to_string(index=False))
+    print("\nAs the book shows it (percent):")
+    print(score_table(cells).to_string(na_rep=""))
+    print(f"\nofficial score: {official_score(cells):.6f}")
+    if args.out:
+        for name, table in (("cells", cells), ("summary", summary), ("table", score_table(cells))):
+            write_text_atomic(args.out / f"{name}.csv", table.to_csv(index=name == "table"))
+        print(f"tables written to {args.out}/cells.csv, summary.csv, table.csv")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asdlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="processes (default: the number of CPUs, at most 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("evaluate", help="score a folder of submission files as the official evaluator")
+    p.add_argument("submission", type=Path, help="folder of anomaly_score_*.csv and decision_result_*.csv")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="development data (labels from the file names)")
+    src.add_argument("--ground-truth", type=Path, help="folder of ground_truth_*.csv files")
+    p.add_argument("--out", type=Path, help="also write cells.csv, summary.csv and table.csv here")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 
