@@ -309,9 +309,9 @@ def synthesize(out: str | Path, *, profile: Profile | str = "book", seed: int = 
     bar.close()
     if with_eval:
         _write_ground_truth(out, seed, [s for s in specs if s.dataset == "eval" and s.split == "test"])
-    for dataset in {s.dataset for s in specs}:
-        for machine in machines:  # every machine folder reads back through the layout reader
-            list_clips(out / f"{dataset}_data", machine)
+    # every folder written reads back through the layout reader
+    for dataset, machine, split in sorted({(s.dataset, s.machine, s.split) for s in specs}):
+        list_clips(out / f"{dataset}_data", machine, split=split)
     rows = [dict(dataset=s.dataset, machine=s.machine, section=s.section, domain=s.domain,
                  split=s.split, label=s.label, status=st) for s, st in zip(specs, status)]
     table = (pd.DataFrame(rows).groupby(["dataset", "machine", "section", "domain", "split", "label"],
