@@ -17,7 +17,6 @@ import sys
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 import librosa
 import torchaudio
 

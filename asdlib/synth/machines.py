@@ -73,6 +73,20 @@ def _bearing(rng, n, sr, rot_hz, severity):
     return 0.9 * severity * S.unit_rms(S.events(n, sr, times, amps, kernel))
 
 
+def _speed(rng, n, sr, *, base, fault, kind, wander, extra, rate):
+    """A frequency track wandering by ``wander`` around ``base``; the fault ``kind`` adds ``extra``."""
+    w = wander + (extra * fault.severity if fault is not None and fault.kind == kind else 0)
+    return base * (1 + w * S.smooth_random(rng, n, sr, rate=rate))
+
+
+def _rhythm(rng, n, sr, *, period, fault, kind, jitter, drop):
+    """Regular event times every ``period`` s; the fault ``kind`` jitters them and drops some."""
+    faulty = fault is not None and fault.kind == kind
+    s = fault.severity if faulty else 0.0
+    times = S.periodic_times(rng, n / sr, period=period, jitter=0.01 + jitter * s)
+    return times[rng.uniform(size=times.shape) > drop * s] if faulty else times
+
+
 def _bursts(rng, n, sr, *, lo, hi, rate, length):
     """Random bursts of band noise (scraping, rubbing), about ``rate`` per second."""
     k = max(int(rng.poisson(rate * n / sr)), 1)
@@ -119,8 +133,8 @@ def _gearbox_instance(rng):
 
 def _gearbox_render(rng, p, c, fault, n, sr):
     s = fault.severity if fault else 0.0
-    wander = 0.003 + (0.02 * s if fault and fault.kind == "speed_fluctuation" else 0)
-    shaft = p["shaft"] * c.speed * (1 + wander * S.smooth_random(rng, n, sr, rate=1.5))
+    shaft = _speed(rng, n, sr, base=p["shaft"] * c.speed, fault=fault, kind="speed_fluctuation",
+                   wander=0.003, extra=0.02, rate=1.5)
     mesh = p["teeth"] * shaft
     sph = S.phase_of(shaft, n, sr, rng)
     amps = [p["decay"] ** k for k in range(5)]
@@ -185,10 +199,7 @@ def _slider_instance(rng):
 def _slider_render(rng, p, c, fault, n, sr):
     s = fault.severity if fault else 0.0
     period = p["period"] / c.speed
-    jitter = 0.01 + (0.15 * s if fault and fault.kind == "irregular" else 0)
-    starts = S.periodic_times(rng, n / sr, period=period, jitter=jitter)
-    if fault and fault.kind == "irregular":
-        starts = starts[rng.uniform(size=starts.shape) > 0.35 * s]  # missed strokes
+    starts = _rhythm(rng, n, sr, period=period, fault=fault, kind="irregular", jitter=0.15, drop=0.35)
     length = p["stroke"] * period
     if fault and fault.kind == "speed_drift":
         length = length * (1 - 0.25 * s)
@@ -220,10 +231,7 @@ def _valve_instance(rng):
 def _valve_render(rng, p, c, fault, n, sr):
     s = fault.severity if fault else 0.0
     period = p["period"] / c.speed
-    jitter = 0.01 + (0.2 * s if fault and fault.kind == "irregular" else 0)
-    opens = S.periodic_times(rng, n / sr, period=period, jitter=jitter)
-    if fault and fault.kind == "irregular":
-        opens = opens[rng.uniform(size=opens.shape) > 0.3 * s]
+    opens = _rhythm(rng, n, sr, period=period, fault=fault, kind="irregular", jitter=0.2, drop=0.3)
     closes = opens + p["open"] * period
     freq = p["click"] * (1 + (0.3 * s if fault and fault.kind == "resonance_shift" else 0))
     kernel = S.resonance(sr, freq=freq, decay_s=p["decay"])
@@ -251,8 +259,8 @@ def _toycar_instance(rng):
 
 def _toycar_render(rng, p, c, fault, n, sr):
     s = fault.severity if fault else 0.0
-    wobble = 0.01 + (0.05 * s if fault and fault.kind == "motor_fault" else 0)
-    motor = p["motor"] * c.speed * (1 + wobble * S.smooth_random(rng, n, sr, rate=6.0))
+    motor = _speed(rng, n, sr, base=p["motor"] * c.speed, fault=fault, kind="motor_fault",
+                   wander=0.01, extra=0.05, rate=6.0)
     mph = S.phase_of(motor, n, sr, rng)
     m = S.harmonics(mph, [p["decay"] ** k for k in range(6)], rng, f0=float(motor.mean()), sr=sr)
     gear = np.sin(mph * p["ratio"])
@@ -284,14 +292,12 @@ def _toytrain_instance(rng):
 
 def _toytrain_render(rng, p, c, fault, n, sr):
     s = fault.severity if fault else 0.0
-    wobble = 0.008 + (0.05 * s if fault and fault.kind == "motor_fault" else 0)
-    motor = p["motor"] * c.speed * (1 + wobble * S.smooth_random(rng, n, sr, rate=5.0))
+    motor = _speed(rng, n, sr, base=p["motor"] * c.speed, fault=fault, kind="motor_fault",
+                   wander=0.008, extra=0.05, rate=5.0)
     m = S.harmonics(S.phase_of(motor, n, sr, rng), [p["decay"] ** k for k in range(6)], rng,
                     f0=float(motor.mean()), sr=sr)
-    jitter = 0.01 + (0.2 * s if fault and fault.kind == "irregular_joints" else 0)
-    joints = S.periodic_times(rng, n / sr, period=p["joint"] / c.speed, jitter=jitter)
-    if fault and fault.kind == "irregular_joints":
-        joints = joints[rng.uniform(size=joints.shape) > 0.3 * s]
+    joints = _rhythm(rng, n, sr, period=p["joint"] / c.speed, fault=fault, kind="irregular_joints",
+                     jitter=0.2, drop=0.3)
     kernel = S.resonance(sr, freq=p["clack"], decay_s=0.005)
     clacks = S.events(n, sr, np.concatenate([joints, joints + p["pair"] / c.speed]), 1.0, kernel)
     roll = S.shaped_noise(rng, n, sr, lo=80, hi=3000, slope=1.0)
