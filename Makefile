@@ -26,6 +26,9 @@ $(STAMP): requirements.txt pyproject.toml
 book: $(STAMP)
 ifeq ($(strip $(DATA)),)
 	$(VENV)/bin/asdlib synth --out $(BUILD)/data --profile $(PROFILE) --seed $(SEED)
+else
+	@test -d "$(DATA)/dev_data" || test -d "$(DATA)/eval_data" || \
+	  { echo "make book: DATA=$(DATA) holds no dev_data/ or eval_data/ folder" >&2; exit 2; }
 endif
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 	@echo "The book: $(BUILD)/html/index.html"

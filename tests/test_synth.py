@@ -114,6 +114,12 @@ def test_refuses_foreign_folders(tmp_path):
     synthesize(ours, profile=ONE, seed=0, machines=["fan"], workers=1, progress=False)
     with pytest.raises(FileExistsError, match="seed 0"):
         synthesize(ours, profile=ONE, seed=1, machines=["fan"], progress=False)
+    marker = ours / ".asdlib-synth.json"
+    good = marker.read_text()
+    marker.write_text("{not json")
+    with pytest.raises(FileExistsError, match="unreadable marker"):
+        synthesize(ours, profile=ONE, seed=0, machines=["fan"], progress=False)
+    marker.write_text(good)
     stray = ours / "dev_data" / "fan" / "train" / "section_00_source_train_normal_0000_mine.wav"
     stray.write_bytes(b"")
     with pytest.raises(FileExistsError, match="did not make.*_mine.wav"):

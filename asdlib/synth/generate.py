@@ -234,7 +234,11 @@ def _check_folder(out: Path, seed: int) -> None:
     if not marker.is_file():
         raise FileExistsError(f"{out}: folder is not empty and was not made by 'asdlib synth' "
                               f"(no {MARKER}); choose an empty or new folder")
-    info = json.loads(marker.read_text())
+    try:
+        info = json.loads(marker.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise FileExistsError(f"{marker}: unreadable marker of 'asdlib synth' ({err}); "
+                              f"use another folder") from None
     if info.get("seed") != seed or info.get("version") != SYNTH_VERSION:
         raise FileExistsError(f"{out}: made by 'asdlib synth' with seed {info.get('seed')} "
                               f"(version {info.get('version')}); this run asks for seed {seed} "
