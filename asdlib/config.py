@@ -1,0 +1,126 @@
+"""One frozen configuration of a system, shared by the library, the notebooks and the command line.
+
+:func:`baseline_config` gives the official hyper-parameters of each baseline
+(``../shared/method.md``, sections 4 and 5); any field can be overridden::
+
+    cfg = baseline_config("mbv2", epochs=5)
+
+A checkpoint stores its configuration and is refused by a run with another
+one (:mod:`asdlib.checkpoint`); the fields that only change how test clips
+are scored (:data:`SCORING_FIELDS`) may differ.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from .features import FeatureConfig
+
+MODELS = ("ae", "mbv2")
+SCORES = ("log_odds", "official")
+SCORING_FIELDS = ("score", "test_hop", "score_batch")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run produces.
+
+    Attributes
+    ----------
+    model : ``"ae"`` (the dense autoencoder on 5-frame vectors) or ``"mbv2"``
+        (the MobileNetV2 section classifier on 64-frame patches).
+    epochs, batch_size, lr : Adam's schedule; the official values are the
+        defaults of :func:`baseline_config`.
+    val_fraction : share of the training clips held out for the validation
+        curves (whole clips, drawn with ``seed``; Keras' ``validation_split``
+        takes the last 10 % of the vectors instead).
+    seed : fixes the initial weights, the validation split and the order of
+        the batches; a re-run on the CPU gives identical weights and scores.
+    ae_frames : frames per AE vector (5: 640 values).
+    patch_frames, train_hop : CNN patch length and the hop between training
+        patches (64 and 8).
+    test_hop : hop between scored patches (1 in the official baseline: every
+        frame step; larger is faster and coarser).
+    score : MobileNetV2 clip score: ``"log_odds"``, the mean of
+        ``log(1 - p) - log(p)``; ``"official"``, the official code's
+        ``log((1 - p) - log(p))`` (see :mod:`asdlib.scoring`).
+    score_batch : windows per forward pass when scoring.
+    bn_momentum : weight of each batch in the batch-norm running statistics
+        (torch convention: Keras' ``momentum`` is ``1 - bn_momentum``).
+        0.01 is Keras' default, which the official AE uses.  Keras'
+        MobileNetV2 uses 0.001: on the real data (about 3,000 steps per
+        epoch) the statistics settle within the first epoch, but at the
+        ~140 steps per epoch of the synthetic ``book`` profile they would
+        still be mostly their initial values after 20 epochs, and every
+        score computed in eval mode would be garbage; hence 0.01 for both.
+    features : the log-mel parameters.
+    """
+
+    model: str = "ae"
+    epochs: int = 100
+    batch_size: int = 512
+    lr: float = 1e-3
+    val_fraction: float = 0.1
+    seed: int = 0
+    ae_frames: int = 5
+    patch_frames: int = 64
+    train_hop: int = 8
+    test_hop: int = 1
+    score: str = "log_odds"
+    score_batch: int = 1024
+    bn_momentum: float = 0.01
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
+        for name in ("epochs", "batch_size", "ae_frames", "patch_frames", "train_hop", "test_hop",
+                     "score_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 < self.bn_momentum <= 1.0:
+            raise ValueError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+    def as_dict(self) -> dict:
+        """Plain types only (what a checkpoint stores)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown configuration fields: {', '.join(unknown)}")
+        d = dict(d)
+        if isinstance(d.get("features"), dict):
+            d["features"] = FeatureConfig(**d["features"])
+        return cls(**d)
+
+    def training_dict(self) -> dict:
+        """The fields that decide the trained weights (all but :data:`SCORING_FIELDS`)."""
+        return {k: v for k, v in self.as_dict().items() if k not in SCORING_FIELDS}
+
+    def replace(self, **changes) -> "TrainConfig":
+        return replace(self, **changes)
+
+
+#: The official hyper-parameters (method.md sections 4 and 5).
+OFFICIAL = {
+    "ae": dict(model="ae", epochs=100, batch_size=512, lr=1e-3),
+    "mbv2": dict(model="mbv2", epochs=20, batch_size=32, lr=1e-5),
+}
+
+
+def baseline_config(model: str, **overrides) -> TrainConfig:
+    """The official configuration of a baseline, with some fields overridden (None keeps the default)."""
+    if model not in OFFICIAL:
+        raise ValueError(f"unknown baseline {model!r}; choose one of {', '.join(OFFICIAL)}")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if "model" in changes and changes["model"] != model:
+        raise ValueError(f"baseline_config({model!r}) cannot make a {changes['model']!r} configuration")
+    return TrainConfig(**{**OFFICIAL[model], **changes})
