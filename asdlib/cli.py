@@ -1,4 +1,4 @@
-"""The ``asdlib`` command line: ``asdlib synth`` and ``asdlib evaluate``."""
+"""The ``asdlib`` command line: ``asdlib synth``, ``asdlib baseline`` and ``asdlib evaluate``."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +47,38 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .config import baseline_config
+    from .layout import machine_types
+    from .metrics import official_score, score_table
+    from .pipeline import data_folder, run_system
+    from .submission import evaluate
+
+    config = baseline_config(args.system, epochs=args.epochs, seed=args.seed, score=args.score,
+                             test_hop=args.test_hop, train_hop=args.train_hop, lr=args.lr,
+                             batch_size=args.batch_size)
+    data_dir = data_folder(args.data, args.dataset)
+    machines = _machines(args.machines) or machine_types(data_dir)
+    for machine in machines:
+        run = run_system(args.data, machine, config, args.out, dataset=args.dataset,
+                         cache_dir=args.cache, device=args.device, progress=not args.quiet)
+        last = run.history.iloc[-1].to_dict() if len(run.history) else {}
+        print(f"{machine}: {len(run.history)} epochs, "
+              + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch")
+              + f"; threshold {run.threshold:.4g}")
+    sub = args.out / args.dataset / "submission"
+    print(f"submission files in {sub}")
+    if args.dataset == "dev":
+        cells = evaluate(sub, data_dir=data_dir)
+        table = score_table(cells)
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(table.to_string(na_rep=""))
+        print(f"official score: {official_score(cells):.6f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asdlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +98,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="processes (default: the number of CPUs, at most 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("baseline", help="train and score an official baseline, write its submission files")
+    p.add_argument("system", choices=["ae", "mbv2"], help="the autoencoder or the MobileNetV2 baseline")
+    p.add_argument("--data", required=True, type=Path, help="folder holding dev_data/ (and eval_data/)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="output folder: <dataset>/<machine>/model.pt ... and <dataset>/submission/")
+    p.add_argument("--dataset", choices=["dev", "eval"], default="dev",
+                   help="train on this data set's train/ and score its tests (default: dev)")
+    p.add_argument("--machines", help="comma-separated machine types (default: all found)")
+    p.add_argument("--epochs", type=int, help="override the official number of epochs")
+    p.add_argument("--seed", type=int, help="seed of the weights, split and batch order (default 0)")
+    p.add_argument("--score", choices=["log_odds", "official"],
+                   help="MobileNetV2 clip score: correct log-odds (default) or the official code's form")
+    p.add_argument("--lr", type=float, help="override the official learning rate")
+    p.add_argument("--batch-size", type=int, help="override the official batch size")
+    p.add_argument("--train-hop", type=int, help="frames between training patches (default 8, as official)")
+    p.add_argument("--test-hop", type=int, help="frames between scored patches (default 1, as official)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
+    p.add_argument("--cache", type=Path, help="log-mel cache folder (default: $ASDLIB_CACHE or ~/.cache/asdlib)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_baseline)
 
     p = sub.add_parser("evaluate", help="score a folder of submission files as the official evaluator")
     p.add_argument("submission", type=Path, help="folder of anomaly_score_*.csv and decision_result_*.csv")

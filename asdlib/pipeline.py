@@ -1,0 +1,114 @@
+"""One system on one machine type, end to end: files -> features -> model -> scores -> submission.
+
+As the official baselines do, a model is trained per machine type on the
+``train/`` folder of one data set (``dev_data`` for the development
+sections, ``eval_data`` for the evaluation sections) and scores that data
+set's test clips.  The decision threshold is the gamma fit to the scores of
+the training clips.  What a run writes, under ``out_dir/<dataset>/``::
+
+    <machine>/model.pt      checkpoint (written after every epoch; a re-run resumes or reuses it)
+    <machine>/history.csv   loss (and accuracy) per epoch
+    <machine>/scores.csv    every clip's score, split, section, domain and label
+    <machine>/run.json      configuration, sections and decision threshold
+    submission/             the official anomaly_score_*.csv and decision_result_*.csv files
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._atomic import write_text_atomic
+from .cache import load_features
+from .config import TrainConfig
+from .layout import LayoutError, list_clips, resolve_data_root
+from .metrics import gamma_threshold
+from .scoring import check_trained_sections, clip_scores
+from .submission import write_submission
+from .training import Trained, train
+
+SUBMISSION_DIR = "submission"
+
+
+def default_cache_dir() -> Path:
+    """``$ASDLIB_CACHE``, or ``~/.cache/asdlib``: where log-mel caches go unless told otherwise."""
+    return Path(os.environ.get("ASDLIB_CACHE") or Path.home() / ".cache" / "asdlib")
+
+
+def data_folder(data_root: str | Path, dataset: str) -> Path:
+    """The ``dev_data`` (dataset "dev") or ``eval_data`` ("eval") folder under ``data_root``."""
+    if dataset not in ("dev", "eval"):
+        raise ValueError(f"dataset must be 'dev' or 'eval', got {dataset!r}")
+    roots = resolve_data_root(data_root)
+    if dataset not in roots:
+        raise LayoutError(f"{data_root}: no {dataset}_data/ folder")
+    return roots[dataset]
+
+
+@dataclass
+class SystemRun:
+    """What :func:`run_system` produced for one machine type."""
+
+    machine: str
+    dataset: str
+    trained: Trained
+    threshold: float
+    scores: pd.DataFrame  # one row per clip: name, split, section, domain, label, score
+    folder: Path  # out_dir/<dataset>/<machine>
+    submission: Path  # out_dir/<dataset>/submission
+
+    @property
+    def history(self) -> pd.DataFrame:
+        return self.trained.history
+
+
+def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir: str | Path, *,
+               dataset: str = "dev", cache_dir: str | Path | None = None,
+               device: str | torch.device | None = None, progress: bool = True) -> SystemRun:
+    """Train (or resume, or reuse) one system on one machine type, score it and write its submission.
+
+    Parameters
+    ----------
+    data_root : a folder holding ``dev_data/`` (and ``eval_data/``), or one of them.
+    dataset : ``"dev"`` or ``"eval"``: whose ``train/`` trains the model and whose tests are scored.
+    out_dir : see the module docstring.
+    cache_dir : log-mel cache (default :func:`default_cache_dir`).
+    """
+    data_dir = data_folder(data_root, dataset)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = Path(out_dir) / dataset / machine
+    folder.mkdir(parents=True, exist_ok=True)
+    train_clips = list_clips(data_dir, machine, split="train")
+    test_clips = list_clips(data_dir, machine, split="test")
+    train_feats = load_features(train_clips, cache_dir, config=config.features, device=device or "cpu",
+                                progress=progress)
+    test_feats = load_features(test_clips, cache_dir, config=config.features, device=device or "cpu",
+                               progress=progress)
+    trained = train(train_feats, config, machine=machine, checkpoint=folder / "model.pt",
+                    device=device, progress=progress)
+    if config.model == "mbv2":
+        check_trained_sections(trained, test_clips)  # before any scoring work
+    write_text_atomic(folder / "history.csv", trained.history.to_csv(index=False))
+
+    train_scores = clip_scores(trained, train_feats, device=device, progress=progress,
+                               desc=f"scoring {machine} train")
+    test_scores = clip_scores(trained, test_feats, device=device, progress=progress,
+                              desc=f"scoring {machine} test")
+    threshold = gamma_threshold(train_scores)
+    submission = write_submission(Path(out_dir) / dataset / SUBMISSION_DIR, test_clips, test_scores,
+                                  threshold)
+    scores = pd.DataFrame(
+        [{"name": c.name, "split": c.split, "section": c.section, "domain": c.domain,
+          "label": c.label, "score": s}
+         for c, s in zip([*train_clips, *test_clips], np.concatenate([train_scores, test_scores]))])
+    write_text_atomic(folder / "scores.csv", scores.to_csv(index=False))
+    write_text_atomic(folder / "run.json", json.dumps(
+        {"machine": machine, "dataset": dataset, "data": str(data_dir), "sections": trained.sections,
+         "threshold": threshold, "config": config.as_dict()}, indent=2))
+    return SystemRun(machine=machine, dataset=dataset, trained=trained, threshold=threshold,
+                     scores=scores, folder=folder, submission=submission)

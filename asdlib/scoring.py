@@ -1,0 +1,128 @@
+"""Anomaly scores of clips from a trained network.
+
+* Autoencoder: the mean over the clip's 5-frame vectors of the squared
+  reconstruction error (mean over the 640 values, then over the vectors).
+* MobileNetV2: the mean over the clip's 64-frame patches (one per frame step
+  in the official baseline) of a score of ``p``, the softmax probability of
+  the clip's own section:
+
+  - ``"log_odds"`` (default): ``log(1 - p) - log(p)``, computed from the
+    logits in float64 as ``logsumexp(other logits) - own logit``, exact even
+    where ``p`` rounds to 1 in float32;
+  - ``"official"``: what the official code computes,
+    ``log(max(1 - p, eps) - log(max(p, eps)))`` with ``p`` in float32 and
+    eps the float64 machine epsilon: a misplaced parenthesis puts the second
+    logarithm inside the first.  Both fall as ``p`` rises, so they agree on
+    each patch's order, but a clip's score is a mean over patches and the
+    means rank clips differently.
+
+A clip whose section the network was not trained on is an error that names
+it (the official code quietly scores it with the last class).  Scoring runs
+without gradients, on a copy of the network whose batch normalisations are
+folded into the preceding layers (and channels-last on the CPU), three
+times faster than the training graph on this machine and equal to float
+rounding.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+from tqdm.auto import tqdm
+
+from .cache import CachedFeatures
+from .layout import LayoutError
+from .training import Trained, gather, pick_device, windows
+
+EPS = sys.float_info.epsilon
+
+
+class SectionError(LayoutError):
+    """Test clips of a section that the network was not trained on."""
+
+
+def inference_model(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` for scoring: eval mode, batch norms folded, channels-last on the CPU."""
+    model = copy.deepcopy(model).eval()
+    for parent in model.modules():
+        names = list(parent._modules)
+        for a, b in zip(names, names[1:]):
+            layer, norm = parent._modules[a], parent._modules[b]
+            if isinstance(norm, nn.BatchNorm2d) and isinstance(layer, nn.Conv2d):
+                parent._modules[a], parent._modules[b] = fuse_conv_bn_eval(layer, norm), nn.Identity()
+            elif isinstance(norm, nn.BatchNorm1d) and isinstance(layer, nn.Linear):
+                parent._modules[a], parent._modules[b] = fuse_linear_bn_eval(layer, norm), nn.Identity()
+    if next(model.parameters()).device.type == "cpu" and any(
+            isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def section_log_odds(logits: torch.Tensor, section: torch.Tensor, *, form: str = "log_odds"
+                     ) -> torch.Tensor:
+    """Per-patch anomaly score from section logits, float64.
+
+    Parameters
+    ----------
+    logits : shape=(n, n_sections)
+    section : the own section's class index of each patch, shape=(n,)
+    form : ``"log_odds"`` or ``"official"`` (see the module docstring).
+    """
+    own = logits.gather(1, section[:, None])[:, 0]
+    if form == "official":
+        p = torch.softmax(logits.float(), dim=1).gather(1, section[:, None])[:, 0].double()
+        return torch.log(torch.clamp(1.0 - p, min=EPS) - torch.log(torch.clamp(p, min=EPS)))
+    if form != "log_odds":
+        raise ValueError(f"form must be 'log_odds' or 'official', got {form!r}")
+    x = logits.double()
+    others = x.scatter(1, section[:, None], float("-inf"))
+    return torch.logsumexp(others, dim=1) - own.double()
+
+
+def check_trained_sections(trained: Trained, clips: Sequence) -> None:
+    """Raise :class:`SectionError` naming every test section the classifier has no output for."""
+    unseen = sorted({(c.section, str(c.path.parent)) for c in clips if c.section not in trained.sections})
+    if unseen:
+        raise SectionError("\n".join(
+            f"{folder}: section {s} of {trained.machine} was not in training (the model knows "
+            f"sections {', '.join(trained.sections)}); train on this data set's own train/ folder"
+            for s, folder in unseen))
+
+
+def clip_scores(trained: Trained, feats: CachedFeatures, *, device: str | torch.device | None = None,
+                progress: bool = True, desc: str = "scoring") -> np.ndarray:
+    """The anomaly score of every clip of ``feats``, shape=(n_clips,), float64."""
+    config = trained.config
+    device = pick_device(device)
+    if config.model == "mbv2":
+        check_trained_sections(trained, feats.clips)
+        width, hop = config.patch_frames, config.test_hop
+        index = {s: i for i, s in enumerate(trained.sections)}
+        section_of = np.array([index[c.section] for c in feats.clips], dtype=np.int64)
+    else:
+        width, hop = config.ae_frames, 1
+    win = windows(feats, range(len(feats)), width=width, hop=hop)
+    model = inference_model(trained.model.to(device))
+    sums = np.zeros(len(feats))
+    counts = np.bincount(win.clip, minlength=len(feats)).astype(np.float64)
+    with torch.inference_mode(), tqdm(total=len(win), desc=desc, unit="window",
+                                      disable=not progress, leave=False) as bar:
+        for b in range(0, len(win), config.score_batch):
+            sl = slice(b, b + config.score_batch)
+            x = gather(feats, win.starts[sl], width).to(device)
+            if config.model == "ae":
+                x = x.reshape(len(x), -1)
+                per = (model(x) - x).square().mean(dim=1).double()
+            else:
+                sec = torch.from_numpy(section_of[win.clip[sl]]).to(device)
+                per = section_log_odds(model(x), sec, form=config.score)
+            np.add.at(sums, win.clip[sl], per.cpu().numpy())
+            bar.update(len(x))
+    return sums / counts
