@@ -1,10 +1,17 @@
 """Shared fixtures: one seeded generator, and one tiny synthetic data set per session."""
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-from asdlib.synth import get_profile, synthesize
+# One OpenMP thread per test process (and its subprocesses): the networks here are tiny, and
+# when another process holds a core, OpenMP threads spin-waiting on each other made a 1 s
+# training take 70 s on the 2-core machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from asdlib.synth import get_profile, synthesize  # noqa: E402
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""The baseline networks: parameter counts, the folded input channel, pooling, the inference copy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from asdlib.models import AutoEncoder, MobileNetV2, count_parameters
+from asdlib.scoring import inference_model, section_log_odds
+
+
+def test_autoencoder_has_the_official_parameter_count():
+    assert count_parameters(AutoEncoder()) == 267_928
+
+
+@pytest.mark.parametrize("n_sections, expected", [(3, 691_523), (6, 695_366)])
+def test_mobilenetv2_has_the_keras_parameter_count(n_sections, expected):
+    assert count_parameters(MobileNetV2(n_sections)) == expected
+
+
+def test_one_channel_input_equals_the_repeated_rgb_input_of_the_official_baseline():
+    torch.manual_seed(0)
+    net = MobileNetV2(3).eval()
+    x = torch.randn(2, 64, 128) * 10 - 40
+    rgb = x.unsqueeze(1).repeat(1, 3, 1, 1)  # what the official baseline feeds
+    ref = net.classifier(net.features(rgb).mean(dim=(2, 3)))
+    torch.testing.assert_close(net(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_embedding_is_1280_values_for_both_poolings():
+    x = torch.randn(3, 64, 128)
+    for pooling in ("avg", "meanmax"):
+        net = MobileNetV2(3, pooling=pooling).eval()
+        assert net.embed(x).shape == (3, 1280)
+    fmap = net.feature_map(x)
+    assert fmap.shape == (3, 1280, 2, 4)
+    expected = fmap.mean(dim=3).mean(dim=2) + fmap.mean(dim=3).amax(dim=2)
+    torch.testing.assert_close(net.embed(x), expected)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="pooling"):
+        MobileNetV2(3, pooling="max")
+    with pytest.raises(ValueError, match="at least one section"):
+        MobileNetV2(0)
+
+
+@pytest.mark.parametrize("kind", ["ae", "mbv2"])
+def test_inference_copy_computes_what_the_trained_network_computes(kind):
+    torch.manual_seed(0)
+    if kind == "ae":
+        net, x = AutoEncoder(), torch.randn(64, 640) * 10
+    else:
+        net, x = MobileNetV2(3), torch.randn(8, 64, 128) * 10 - 30
+    net.train()
+    net(x)  # move the batch-norm statistics away from their initial values
+    net.eval()
+    fast = inference_model(net)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fast.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), net(x), rtol=1e-4, atol=1e-4)
+    assert net.training is False and any(p.requires_grad for p in net.parameters())  # original untouched
+
+
+def test_log_odds_equals_the_formula_and_the_official_form_is_the_misplaced_parenthesis():
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0], [-3.0, 1.0, 4.0]])
+    section = torch.tensor([0, 1, 2])
+    p = torch.softmax(logits.double(), dim=1)[torch.arange(3), section].numpy()
+    ours = section_log_odds(logits, section).numpy()
+    np.testing.assert_allclose(ours, np.log(1 - p) - np.log(p), rtol=1e-6)
+    eps = np.finfo(np.float64).eps
+    p32 = torch.softmax(logits, dim=1)[torch.arange(3), section].double().numpy()
+    official = section_log_odds(logits, section, form="official").numpy()
+    np.testing.assert_allclose(official, np.log(np.maximum(1 - p32, eps) - np.log(np.maximum(p32, eps))))
+
+
+def test_log_odds_stays_finite_where_p_rounds_to_one():
+    logits = torch.tensor([[60.0, 0.0, 0.0], [80.0, 0.0, 0.0]])
+    section = torch.tensor([0, 0])
+    ours = section_log_odds(logits, section).numpy()
+    assert np.all(np.isfinite(ours)) and ours[1] < ours[0]  # still ordered past float32 saturation
+    official = section_log_odds(logits, section, form="official").numpy()
+    assert official[0] == official[1]  # the official form saturates at log(eps)
+
+
+def test_the_two_forms_rank_clips_differently():
+    # clip A: patches p = 0.5, 0.5; clip B: p = 0.95, 0.01 (mean log-odds orders them one way,
+    # the official form the other)
+    def logits_for(p):
+        p = torch.tensor(p, dtype=torch.float64)
+        return torch.stack([torch.log(p), torch.log((1 - p) / 2), torch.log((1 - p) / 2)], dim=1).float()
+
+    sec = torch.zeros(2, dtype=torch.long)
+    a, b = logits_for([0.5, 0.5]), logits_for([0.95, 0.01])
+    ours = [float(section_log_odds(x, sec).mean()) for x in (a, b)]
+    official = [float(section_log_odds(x, sec, form="official").mean()) for x in (a, b)]
+    assert (ours[0] < ours[1]) != (official[0] < official[1])
+    with pytest.raises(ValueError, match="form"):
+        section_log_odds(a, sec, form="odds")

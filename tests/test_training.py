@@ -1,0 +1,182 @@
+"""Training, checkpoints and scoring of the baselines on the tiny synthetic data set."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from asdlib.cache import load_features
+from asdlib.checkpoint import CheckpointError, load_checkpoint
+from asdlib.config import TrainConfig, baseline_config
+from asdlib.layout import list_clips
+from asdlib.metrics import official_score
+from asdlib.pipeline import run_system
+from asdlib.scoring import SectionError, clip_scores
+from asdlib.submission import evaluate
+from asdlib.training import load_trained, split_clips, train
+
+AE = baseline_config("ae", epochs=2, batch_size=256)
+MBV2 = baseline_config("mbv2", epochs=2, train_hop=32, test_hop=64, lr=1e-4)  # few patches: fast
+
+
+@pytest.fixture(scope="module")
+def fan(tiny_data, tmp_path_factory):
+    """Log-mel features of the tiny fan training and test clips."""
+    cache = tmp_path_factory.mktemp("cache")
+    dev = tiny_data / "dev_data"
+    train_feats = load_features(list_clips(dev, "fan", split="train"), cache, progress=False)
+    test_feats = load_features(list_clips(dev, "fan", split="test"), cache, progress=False)
+    return train_feats, test_feats
+
+
+def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_official_hyper_parameters_are_the_defaults():
+    ae, mb = baseline_config("ae"), baseline_config("mbv2")
+    assert (ae.epochs, ae.batch_size, ae.lr, ae.val_fraction) == (100, 512, 1e-3, 0.1)
+    assert (mb.epochs, mb.batch_size, mb.lr, mb.val_fraction) == (20, 32, 1e-5, 0.1)
+    assert (mb.patch_frames, mb.train_hop, mb.test_hop, ae.ae_frames) == (64, 8, 1, 5)
+    assert TrainConfig.from_dict(mb.as_dict()) == mb
+    with pytest.raises(ValueError, match="epochs"):
+        baseline_config("ae", epochs=0)
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_config("vae")
+
+
+def test_validation_split_takes_whole_clips_reproducibly():
+    tr, va = split_clips(30, 0.1, seed=0)
+    assert len(va) == 3 and not set(tr) & set(va) and sorted([*tr, *va]) == list(range(30))
+    assert np.array_equal(split_clips(30, 0.1, seed=0)[1], va)
+    assert not np.array_equal(split_clips(30, 0.1, seed=1)[1], va)
+
+
+@pytest.mark.parametrize("config", [AE, MBV2], ids=["ae", "mbv2"])
+def test_training_twice_gives_identical_weights_and_scores(fan, config):
+    train_feats, test_feats = fan
+    a = train(train_feats, config, progress=False)
+    b = train(train_feats, config, progress=False)
+    assert _states_equal(a.model, b.model)
+    np.testing.assert_array_equal(clip_scores(a, test_feats, progress=False),
+                                  clip_scores(b, test_feats, progress=False))
+    hist = a.history
+    assert list(hist["epoch"]) == [1, 2]
+    assert {"train_loss", "val_loss"} <= set(hist.columns)
+    if config.model == "mbv2":
+        assert hist["val_accuracy"].between(0, 1).all()
+    c = train(train_feats, config.replace(seed=1), progress=False)
+    assert not _states_equal(a.model, c.model)
+
+
+def test_checkpoint_round_trip_gives_identical_scores(fan, tmp_path):
+    train_feats, test_feats = fan
+    trained = train(train_feats, MBV2, checkpoint=tmp_path / "model.pt", progress=False)
+    loaded = load_trained(tmp_path / "model.pt", machine="fan", config=MBV2)
+    assert loaded.sections == ["00", "01", "02"]
+    assert list(loaded.history["epoch"]) == [1, 2]
+    np.testing.assert_array_equal(clip_scores(trained, test_feats, progress=False),
+                                  clip_scores(loaded, test_feats, progress=False))
+    # a complete checkpoint is reused, not retrained
+    again = train(train_feats, MBV2, checkpoint=tmp_path / "model.pt", progress=False)
+    assert _states_equal(again.model, trained.model)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(fan, tmp_path):
+    train_feats, _ = fan
+    whole = train(train_feats, AE, progress=False)
+
+    def stop(row):
+        raise KeyboardInterrupt
+
+    ckpt = tmp_path / "model.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(train_feats, AE, checkpoint=ckpt, progress=False, on_epoch=stop)
+    assert load_checkpoint(ckpt).epoch == 1
+    with pytest.raises(CheckpointError, match="stopped after epoch 1 of 2"):
+        load_trained(ckpt)
+    resumed = train(train_feats, AE, checkpoint=ckpt, progress=False)
+    assert _states_equal(resumed.model, whole.model)
+    assert list(resumed.history["epoch"]) == [1, 2]
+
+
+def test_checkpoints_of_another_configuration_or_machine_are_refused(fan, tmp_path):
+    train_feats, _ = fan
+    ckpt = tmp_path / "model.pt"
+    train(train_feats, AE, checkpoint=ckpt, progress=False)
+    with pytest.raises(CheckpointError, match=r"lr: 0\.001 in the file, 0\.01 asked for"):
+        train(train_feats, AE.replace(lr=1e-2), checkpoint=ckpt, progress=False)
+    with pytest.raises(CheckpointError, match="another configuration"):
+        load_checkpoint(ckpt, config=MBV2)
+    with pytest.raises(CheckpointError, match="machine type 'fan', not 'valve'"):
+        load_checkpoint(ckpt, machine="valve")
+    # scoring fields may differ: the caller's are kept
+    assert load_checkpoint(ckpt, config=AE.replace(test_hop=4)).config.test_hop == 4
+
+
+class Payload:
+    """Any class: unpickling it would run code, so weights_only refuses it."""
+
+
+def test_unsafe_or_broken_files_are_refused(tmp_path):
+    unsafe = tmp_path / "unsafe.pt"
+    torch.save({"format": "asdlib-checkpoint", "object": Payload()}, unsafe)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(unsafe)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="broken.pt"):
+        load_checkpoint(broken)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="not an asdlib checkpoint"):
+        load_checkpoint(foreign)
+
+
+def test_a_section_the_model_never_saw_is_an_error_naming_it(tiny_data, tmp_path):
+    dev = tiny_data / "dev_data"
+    seen = [c for c in list_clips(dev, "fan", split="train") if c.section != "02"]
+    trained = train(load_features(seen, tmp_path, progress=False), MBV2.replace(epochs=1), progress=False)
+    test = load_features(list_clips(dev, "fan", split="test"), tmp_path, progress=False)
+    with pytest.raises(SectionError, match=r"section 02 of fan was not in training"):
+        clip_scores(trained, test, progress=False)
+
+
+def test_training_refuses_test_clips_and_mixed_machine_types(tiny_data, tmp_path):
+    dev = tiny_data / "dev_data"
+    with pytest.raises(ValueError, match="test folders"):
+        train(load_features(list_clips(dev, "fan"), tmp_path, progress=False), AE, progress=False)
+    mixed = list_clips(dev, "fan", split="train") + list_clips(dev, "valve", split="train")
+    with pytest.raises(ValueError, match="one model per machine type"):
+        train(load_features(mixed, tmp_path, progress=False), AE, progress=False)
+
+
+@pytest.mark.parametrize("config", [AE, MBV2], ids=["ae", "mbv2"])
+def test_end_to_end_on_the_development_and_evaluation_layouts(tiny_data, tmp_path, config):
+    for dataset in ("dev", "eval"):
+        run = run_system(tiny_data, "valve", config, tmp_path / "out", dataset=dataset,
+                         cache_dir=tmp_path / "cache", progress=False)
+        assert (run.folder / "model.pt").is_file() and (run.folder / "history.csv").is_file()
+        assert np.isfinite(run.threshold) and np.isfinite(run.scores["score"]).all()
+    dev = evaluate(tmp_path / "out" / "dev" / "submission", data_dir=tiny_data)
+    ev = evaluate(tmp_path / "out" / "eval" / "submission", ground_truth=tiny_data / "ground_truth_data")
+    assert len(dev) == 6 and len(ev) == 6  # 3 sections x 2 domains each
+    assert set(ev["section"]) == {"03", "04", "05"}
+    assert 0 < official_score(dev) <= 1
+
+
+def test_command_line_trains_scores_and_evaluates(tiny_data, tmp_path):
+    cmd = [sys.executable, "-m", "asdlib.cli", "baseline", "ae", "--data", str(tiny_data),
+           "--out", str(tmp_path / "out"), "--machines", "fan", "--cache", str(tmp_path / "cache"),
+           "--quiet", "--epochs"]
+    done = subprocess.run([*cmd, "1"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "official score" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "out" / "dev" / "submission").iterdir())[0] == \
+        "anomaly_score_fan_section_00_source_test.csv"
+    bad = subprocess.run([*cmd, "3"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "epochs: 1 in the file, 3 asked for" in bad.stderr
