@@ -1,0 +1,46 @@
+"""Loss functions of the contrastive framework.
+
+:func:`nt_xent` is the contrastive term; the framework's total loss
+(:func:`asdlib.training.train` with ``model="contrastive"``) is::
+
+    L = MSE(reconstruction, chunk) + CE(section logits, section) + cl_weight * nt_xent(p, u)
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def nt_xent(a: torch.Tensor, b: torch.Tensor, *, temperature: float = 0.07) -> torch.Tensor:
+    r"""NT-Xent (normalised temperature-scaled cross-entropy) between two views of a batch.
+
+    ``a[i]`` and ``b[i]`` are two views of sample ``i`` (here its AE and its
+    CNN projection).  With the 2N vectors :math:`z = (a_1 .. a_N, b_1 .. b_N)`
+    L2-normalised and :math:`s_{jk} = z_j \cdot z_k / \tau`, each vector's
+    positive is the other view of its sample, :math:`p(j) = j \pm N`, and every
+    other vector of the batch is a negative:
+
+    .. math::
+
+        \ell_j = -\log \frac{\exp(s_{j,p(j)})}{\sum_{k \ne j} \exp(s_{jk})},
+        \qquad L = \frac{1}{2N} \sum_{j=1}^{2N} \ell_j
+
+    (SimCLR's loss; SupCon's without labels).
+
+    Parameters
+    ----------
+    a, b : shape=(N, d), N >= 2
+    temperature : :math:`\tau`; 0.07 is SupCon's default (the paper does not state its value).
+    """
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"two views of shape (N, d) expected, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if len(a) < 2:
+        raise ValueError("NT-Xent needs at least two samples in the batch (one has no negatives)")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    n = len(a)
+    z = F.normalize(torch.cat([a, b]), dim=1)
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=sim.device), float("-inf"))
+    positive = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(sim.device)
+    return F.cross_entropy(sim, positive)
