@@ -48,7 +48,7 @@ class CachedFeatures:
     """
 
     clips: list[Clip]
-    data: np.memmap  # shape=(total_frames, n_mels), float32
+    data: np.ndarray  # shape=(total_frames, n_mels), float32: a memory map, or in memory
     offsets: np.ndarray  # shape=(n_clips + 1,): clip i holds rows offsets[i]:offsets[i+1]
     path: Path
 
@@ -163,3 +163,29 @@ def _open(final: Path, clips: Sequence[Clip], config: FeatureConfig) -> CachedFe
     data = np.memmap(final / DATA_FILE, dtype=np.float32, mode="r",
                      shape=(int(offsets[-1]), config.n_mels))
     return CachedFeatures(clips=list(clips), data=data, offsets=offsets, path=final)
+
+
+def map_features(feats: CachedFeatures, fn, *, batch: int = 16, progress: bool = False,
+                 desc: str = "transform") -> CachedFeatures:
+    """``fn`` applied to every clip's spectrogram, the result held in memory.
+
+    ``fn`` takes and returns a batch of spectrograms of shape
+    ``(batch, n_mels, frames)`` (clips of equal length are batched); the
+    result keeps the clips, the layout and the offsets of ``feats``.  Used for
+    the median-filtered input of "+MF" (:func:`asdlib.features.median_filter`).
+    """
+    out = np.empty(feats.data.shape, dtype=np.float32)
+    frames = feats.frames()
+    i = 0
+    with tqdm(total=len(feats), desc=desc, unit="clip", disable=not progress, leave=False) as bar:
+        while i < len(feats):
+            j = i + 1
+            while j < len(feats) and j - i < batch and frames[j] == frames[i]:
+                j += 1
+            block = torch.stack([feats[k] for k in range(i, j)])  # (b, n_mels, frames)
+            with torch.inference_mode():
+                result = fn(block).transpose(-1, -2).contiguous().numpy()  # (b, frames, n_mels)
+            out[feats.offsets[i]:feats.offsets[j]] = result.reshape(-1, result.shape[-1])
+            bar.update(j - i)
+            i = j
+    return CachedFeatures(clips=list(feats.clips), data=out, offsets=feats.offsets.copy(), path=feats.path)

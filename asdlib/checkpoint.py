@@ -32,8 +32,11 @@ class Checkpoint:
     """What a checkpoint holds.
 
     ``epoch`` is the number of finished epochs; training is complete when it
-    equals ``config.epochs``.  ``optimizer`` is the optimiser state, kept so
-    that an interrupted run resumes where it stopped.
+    equals ``config.epochs``.  ``optimizer`` is the optimiser state and
+    ``best`` the weights of the best epoch so far (``best_epoch``), kept so
+    that an interrupted run resumes where it stopped.  A complete checkpoint
+    holds the selected weights of the network used for scoring only: for the
+    contrastive framework, its MobileNetV2.
     """
 
     machine: str
@@ -43,6 +46,8 @@ class Checkpoint:
     model: dict
     optimizer: dict | None = None
     history: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    best_epoch: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -54,7 +59,8 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     payload = {"format": FORMAT, "version": VERSION, "torch": str(torch.__version__),
                "machine": ckpt.machine, "sections": list(ckpt.sections),
                "config": ckpt.config.as_dict(), "epoch": int(ckpt.epoch),
-               "model": ckpt.model, "optimizer": ckpt.optimizer, "history": list(ckpt.history)}
+               "model": ckpt.model, "optimizer": ckpt.optimizer, "history": list(ckpt.history),
+               "best": ckpt.best, "best_epoch": ckpt.best_epoch}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(payload, tmp)
     return Path(path)
@@ -112,4 +118,5 @@ def load_checkpoint(path: str | Path, *, machine: str | None = None,
         stored = config  # the caller's scoring fields
     return Checkpoint(machine=raw["machine"], sections=list(raw["sections"]), config=stored,
                       epoch=int(raw["epoch"]), model=raw["model"], optimizer=raw.get("optimizer"),
-                      history=list(raw.get("history") or []))
+                      history=list(raw.get("history") or []), best=raw.get("best"),
+                      best_epoch=raw.get("best_epoch"))

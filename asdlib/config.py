@@ -15,8 +15,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from .features import FeatureConfig
 
-MODELS = ("ae", "mbv2")
+MODELS = ("ae", "mbv2", "contrastive")
 SCORES = ("log_odds", "official")
+POOLINGS = ("avg", "meanmax")
+MEDIAN_FILTER = ("off", "both", "test")
+SELECT = ("last", "val", "test")
 SCORING_FIELDS = ("score", "test_hop", "score_batch")
 
 
@@ -26,8 +29,11 @@ class TrainConfig:
 
     Attributes
     ----------
-    model : ``"ae"`` (the dense autoencoder on 5-frame vectors) or ``"mbv2"``
-        (the MobileNetV2 section classifier on 64-frame patches).
+    model : ``"ae"`` (the dense autoencoder on 5-frame vectors), ``"mbv2"``
+        (the MobileNetV2 section classifier on 64-frame patches) or
+        ``"contrastive"`` (the paper's framework: an AE and a MobileNetV2 on
+        the same 64-frame chunk, tied by a contrastive loss; only the
+        MobileNetV2 is kept for scoring).
     epochs, batch_size, lr : Adam's schedule; the official values are the
         defaults of :func:`baseline_config`.
     val_fraction : share of the training clips held out for the validation
@@ -53,6 +59,23 @@ class TrainConfig:
         weights, and in eval mode the classifier then gave one class to
         every patch while it was 95 % right in training mode; 0.1
         (PyTorch's default) followed the weights, so MobileNetV2 uses 0.1.
+    pooling : MobileNetV2 embedding pooling, ``"avg"`` (the baseline) or
+        ``"meanmax"`` (mean over frequency, then mean + max over time: the
+        framework's CNN view).
+    cl_weight : lambda, the weight of the contrastive term (0.0005, the
+        public implementation's value; 0 trains the same networks without it).
+    temperature : NT-Xent temperature (not stated by the paper; 0.07 is
+        SupCon's default).
+    proj_dim : width of the two linear maps and the shared projection head (256).
+    median_filter : the "+MF" median filter over time on the CNN's log-mel
+        input: ``"off"``, ``"both"`` (training and test, the default of a
+        +MF run) or ``"test"`` (scoring only).
+    mf_kernel : its length in frames (31; reflect padding).
+    select : which epoch's weights are kept: ``"last"`` (the official
+        baselines), ``"val"`` (lowest validation loss of the classifier) or
+        ``"test"`` (highest official score on the development test clips,
+        as the public implementation does: it reads the test labels, so
+        its results are optimistic).
     features : the log-mel parameters.
     """
 
@@ -69,15 +92,32 @@ class TrainConfig:
     score: str = "log_odds"
     score_batch: int = 1024
     bn_momentum: float = 0.01
+    pooling: str = "avg"
+    cl_weight: float = 0.0005
+    temperature: float = 0.07
+    proj_dim: int = 256
+    median_filter: str = "off"
+    mf_kernel: int = 31
+    select: str = "last"
     features: FeatureConfig = field(default_factory=FeatureConfig)
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.score not in SCORES:
-            raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
+        for name, allowed in (("score", SCORES), ("pooling", POOLINGS),
+                              ("median_filter", MEDIAN_FILTER), ("select", SELECT)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
+        if self.model == "ae" and (self.median_filter != "off" or self.select == "test"):
+            raise ValueError("the AE baseline has no median filter and no test-set epoch selection")
+        if self.cl_weight < 0 or self.temperature <= 0:
+            raise ValueError(f"cl_weight must be >= 0 and temperature > 0, got {self.cl_weight} "
+                             f"and {self.temperature}")
+        if self.mf_kernel < 1 or self.mf_kernel % 2 == 0:
+            raise ValueError(f"mf_kernel must be an odd number of frames, got {self.mf_kernel}")
         for name in ("epochs", "batch_size", "ae_frames", "patch_frames", "train_hop", "test_hop",
-                     "score_batch"):
+                     "score_batch", "proj_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -115,6 +155,20 @@ OFFICIAL = {
     "ae": dict(model="ae", epochs=100, batch_size=512, lr=1e-3, bn_momentum=0.01),
     "mbv2": dict(model="mbv2", epochs=20, batch_size=32, lr=1e-5, bn_momentum=0.1),
 }
+
+#: The contrastive framework: what method.md section 6 states (lr 1e-5, lambda 0.0005, the
+#: 256-wide projections, mean + max pooling), and the project's choices for what it does not
+#: (the MobileNetV2 baseline's batch size and epochs, temperature 0.07, epoch by validation).
+CONTRASTIVE = dict(model="contrastive", epochs=20, batch_size=32, lr=1e-5, bn_momentum=0.1,
+                   pooling="meanmax", cl_weight=0.0005, temperature=0.07, select="val")
+
+
+def contrastive_config(**overrides) -> TrainConfig:
+    """The contrastive framework's configuration, with some fields overridden (None keeps the default)."""
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if changes.get("model", "contrastive") != "contrastive":
+        raise ValueError("contrastive_config cannot make a model other than 'contrastive'")
+    return TrainConfig(**{**CONTRASTIVE, **changes})
 
 
 def baseline_config(model: str, **overrides) -> TrainConfig:

@@ -136,3 +136,47 @@ class MobileNetV2(nn.Module):
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         """Section logits, shape=(batch, n_sections)."""
         return self.classifier(self.embed(patches))
+
+
+class ContrastiveASD(nn.Module):
+    """The contrastive framework: an AE view and a CNN view of one chunk, for training only.
+
+    The AE branch is the baseline autoencoder on the flattened chunk
+    (``frames x n_mels`` inputs, 8,192 for 64 x 128), its 8-unit bottleneck
+    the AE view p; the CNN branch is the MobileNetV2 section classifier, its
+    pooled 1,280-value embedding the CNN view u.  Both views are
+    L2-normalised, mapped to ``proj_dim`` by their own linear map and passed
+    through one shared projection head (``proj_dim -> proj_dim``, ReLU,
+    ``proj_dim -> proj_dim``).  At inference only :attr:`cnn` is used: the
+    AE, the maps and the head add no parameter to the deployed network.
+    """
+
+    def __init__(self, n_sections: int, *, frames: int = 64, n_mels: int = 128, proj_dim: int = 256,
+                 pooling: str = "meanmax", bn_momentum: float = 0.1):
+        super().__init__()
+        self.ae = AutoEncoder(frames * n_mels, bn_momentum=bn_momentum)
+        self.cnn = MobileNetV2(n_sections, pooling=pooling, bn_momentum=bn_momentum)
+        self.map_ae = nn.Linear(self.ae.bottleneck, proj_dim)
+        self.map_cnn = nn.Linear(self.cnn.embedding_dim, proj_dim)
+        self.head = nn.Sequential(nn.Linear(proj_dim, proj_dim), nn.ReLU(), nn.Linear(proj_dim, proj_dim))
+
+    def forward(self, chunk: torch.Tensor, cnn_input: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reconstruction, section logits and the two projections of a batch of chunks.
+
+        Parameters
+        ----------
+        chunk : shape=(batch, frames, n_mels): the AE's input, and the CNN's
+            unless ``cnn_input`` (the median-filtered chunk for "+MF") is given.
+
+        Returns
+        -------
+        (reconstruction (batch, frames * n_mels), logits (batch, n_sections),
+        AE projection (batch, proj_dim), CNN projection (batch, proj_dim))
+        """
+        flat = chunk.reshape(len(chunk), -1)
+        code = self.ae.encode(flat)
+        embedding = self.cnn.embed(chunk if cnn_input is None else cnn_input)
+        p = self.head(self.map_ae(F.normalize(code, dim=1)))
+        u = self.head(self.map_cnn(F.normalize(embedding, dim=1)))
+        return self.ae.decoder(code), self.cnn.classifier(embedding), p, u

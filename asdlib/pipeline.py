@@ -26,8 +26,8 @@ import torch
 from ._atomic import write_text_atomic
 from .cache import load_features
 from .config import TrainConfig
-from .layout import LayoutError, list_clips, resolve_data_root
-from .metrics import gamma_threshold
+from .layout import LayoutError, group_by_cell, list_clips, resolve_data_root, sections
+from .metrics import cell_metrics, gamma_threshold, official_score
 from .scoring import check_trained_sections, clip_scores
 from .submission import write_submission
 from .training import Trained, train
@@ -48,6 +48,25 @@ def data_folder(data_root: str | Path, dataset: str) -> Path:
     if dataset not in roots:
         raise LayoutError(f"{data_root}: no {dataset}_data/ folder")
     return roots[dataset]
+
+
+def _test_set_score(machine, trained_sections, config, test_feats, device):
+    """For ``select="test"``: the official score of a network on the labelled test clips."""
+    unlabelled = [c for c in test_feats.clips if c.y_true is None]
+    if unlabelled:
+        raise ValueError(f"{unlabelled[0].path.parent}: select='test' picks the epoch by the test "
+                         f"labels, and these test clips have none")
+    index = {c.path: i for i, c in enumerate(test_feats.clips)}
+
+    def score(net) -> float:
+        run = Trained(model=net, machine=machine, sections=trained_sections, config=config,
+                      history=pd.DataFrame())
+        s = clip_scores(run, test_feats, device=device, progress=False)
+        cells = pd.DataFrame([cell_metrics([c.y_true for c in clips], s[[index[c.path] for c in clips]])
+                              for clips in group_by_cell(test_feats.clips).values()])
+        return official_score(cells)
+
+    return score
 
 
 @dataclass
@@ -89,9 +108,12 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
                                 progress=progress)
     test_feats = load_features(test_clips, cache_dir, config=config.features, device=device or "cpu",
                                progress=progress)
+    epoch_score = None
+    if config.select == "test":
+        epoch_score = _test_set_score(machine, sections(train_clips), config, test_feats, device)
     trained = train(train_feats, config, machine=machine, checkpoint=folder / "model.pt",
-                    device=device, progress=progress)
-    if config.model == "mbv2":
+                    device=device, progress=progress, epoch_score=epoch_score)
+    if config.model != "ae":
         check_trained_sections(trained, test_clips)  # before any scoring work
     write_text_atomic(folder / "history.csv", trained.history.to_csv(index=False))
 

@@ -2,7 +2,8 @@
 
 * Autoencoder: the mean over the clip's 5-frame vectors of the squared
   reconstruction error (mean over the 640 values, then over the vectors).
-* MobileNetV2: the mean over the clip's 64-frame patches (one per frame step
+* MobileNetV2 (the baseline's, or the contrastive framework's CNN, which is
+  all that the framework keeps for inference): the mean over the clip's 64-frame patches (one per frame step
   in the official baseline) of a score of ``p``, the softmax probability of
   the clip's own section:
 
@@ -15,6 +16,9 @@
     logarithm inside the first.  Both fall as ``p`` rises, so they agree on
     each patch's order, but a clip's score is a mean over patches and the
     means rank clips differently.
+
+With the "+MF" median filter (``median_filter`` "both" or "test"), the
+patches are cut from the median-filtered spectrogram.
 
 A clip whose section the network was not trained on is an error that names
 it (the official code quietly scores it with the last class).  Scoring runs
@@ -37,7 +41,7 @@ from tqdm.auto import tqdm
 
 from .cache import CachedFeatures
 from .layout import LayoutError
-from .training import Trained, gather, pick_device, windows
+from .training import Trained, gather, median_filtered, pick_device, windows
 
 EPS = sys.float_info.epsilon
 
@@ -101,8 +105,10 @@ def clip_scores(trained: Trained, feats: CachedFeatures, *, device: str | torch.
     """The anomaly score of every clip of ``feats``, shape=(n_clips,), float64."""
     config = trained.config
     device = pick_device(device)
-    if config.model == "mbv2":
+    if config.model != "ae":
         check_trained_sections(trained, feats.clips)
+        if config.median_filter != "off":  # "+MF": the CNN scores the filtered spectrograms
+            feats = median_filtered(feats, config, progress=progress)
         width, hop = config.patch_frames, config.test_hop
         index = {s: i for i, s in enumerate(trained.sections)}
         section_of = np.array([index[c.section] for c in feats.clips], dtype=np.int64)

@@ -25,10 +25,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .cache import CachedFeatures
+from .cache import CachedFeatures, map_features
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .models import AutoEncoder, MobileNetV2
+from .features import median_filter
+from .losses import nt_xent
+from .models import AutoEncoder, ContrastiveASD, MobileNetV2
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -42,7 +44,25 @@ def build_model(config: TrainConfig, n_sections: int) -> torch.nn.Module:
     """A freshly initialised network of ``config.model`` (seeded by the caller)."""
     if config.model == "ae":
         return AutoEncoder(config.ae_frames * config.features.n_mels, bn_momentum=config.bn_momentum)
-    return MobileNetV2(n_sections, bn_momentum=config.bn_momentum)
+    if config.model == "contrastive":
+        return ContrastiveASD(n_sections, frames=config.patch_frames, n_mels=config.features.n_mels,
+                              proj_dim=config.proj_dim, pooling=config.pooling,
+                              bn_momentum=config.bn_momentum)
+    return MobileNetV2(n_sections, pooling=config.pooling, bn_momentum=config.bn_momentum)
+
+
+def scoring_network(config: TrainConfig, n_sections: int) -> torch.nn.Module:
+    """The network a complete checkpoint holds: the AE, or the MobileNetV2 (also of the framework)."""
+    if config.model == "contrastive":
+        return MobileNetV2(n_sections, pooling=config.pooling, bn_momentum=config.bn_momentum)
+    return build_model(config, n_sections)
+
+
+def median_filtered(feats: CachedFeatures, config: TrainConfig, *, progress: bool = False
+                    ) -> CachedFeatures:
+    """The "+MF" input: every spectrogram median-filtered over time (``config.mf_kernel`` frames)."""
+    return map_features(feats, lambda x: median_filter(x, kernel=config.mf_kernel),
+                        progress=progress, desc="median filter")
 
 
 # ---------------------------------------------------------------- windows
@@ -93,21 +113,38 @@ def split_clips(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.
 # ---------------------------------------------------------------- one step
 
 
-def _inputs(config: TrainConfig, x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(len(x), -1) if config.model == "ae" else x
+def _batch_loss(model, config: TrainConfig, x: torch.Tensor, x_cnn: torch.Tensor | None,
+                y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of one batch, and its parts for the history (sums over the batch).
 
-
-def _batch_loss(model, config: TrainConfig, x: torch.Tensor, y: torch.Tensor | None
-                ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss of one batch, and its parts for the history (sums over the batch)."""
+    ``x_cnn`` is the median-filtered batch when the CNN's input is filtered.
+    """
+    n = len(x)
     if config.model == "ae":
-        x = _inputs(config, x)
-        err = (model(x) - x).square().mean(dim=1)
+        flat = x.reshape(n, -1)
+        err = (model(flat) - flat).square().mean(dim=1)
         return err.mean(), {"loss": float(err.detach().sum())}
-    logits = model(x)
-    loss = F.cross_entropy(logits, y)
-    correct = (logits.argmax(dim=1) == y).sum()
-    return loss, {"loss": float(loss.detach()) * len(y), "accuracy": float(correct)}
+    if config.model == "mbv2":
+        logits = model(x if x_cnn is None else x_cnn)
+        loss = F.cross_entropy(logits, y)
+        correct = (logits.argmax(dim=1) == y).sum()
+        return loss, {"loss": float(loss.detach()) * n, "accuracy": float(correct)}
+    recon, logits, p, u = model(x, x_cnn)
+    mse = (recon - x.reshape(n, -1)).square().mean()
+    ce = F.cross_entropy(logits, y)
+    cl = nt_xent(p, u, temperature=config.temperature) if n > 1 else recon.new_zeros(())
+    loss = mse + ce + config.cl_weight * cl
+    parts = {"loss": loss, "mse": mse, "ce": ce, "cl": cl}
+    out = {k: float(v.detach()) * n for k, v in parts.items()}
+    out["accuracy"] = float((logits.argmax(dim=1) == y).sum())
+    return loss, out
+
+
+def selection_metric(config: TrainConfig) -> tuple[str, str]:
+    """The history column that ``select`` ranks epochs by, and ``"min"`` or ``"max"``."""
+    if config.select == "test":
+        return "test_score", "max"
+    return ("val_ce" if config.model == "contrastive" else "val_loss"), "min"
 
 
 def _section_targets(feats: CachedFeatures, sections: list[str]) -> np.ndarray:
@@ -115,8 +152,8 @@ def _section_targets(feats: CachedFeatures, sections: list[str]) -> np.ndarray:
     return np.array([index[c.section] for c in feats.clips], dtype=np.int64)
 
 
-def _run_epoch(model, config, feats, win, targets, order, device, *, optimizer=None, bar=None
-               ) -> dict[str, float]:
+def _run_epoch(model, config, feats, cnn_feats, win, targets, order, device, *, optimizer=None,
+               bar=None) -> dict[str, float]:
     """One pass over ``win`` in ``order``: training when ``optimizer`` is given, else evaluation."""
     totals: dict[str, float] = {}
     training = optimizer is not None
@@ -125,8 +162,10 @@ def _run_epoch(model, config, feats, win, targets, order, device, *, optimizer=N
         for b in range(0, len(order), config.batch_size):
             idx = order[b:b + config.batch_size]
             x = gather(feats, win.starts[idx], win.width).to(device, non_blocking=True)
+            x_cnn = (None if cnn_feats is None
+                     else gather(cnn_feats, win.starts[idx], win.width).to(device, non_blocking=True))
             y = None if config.model == "ae" else torch.from_numpy(targets[win.clip[idx]]).to(device)
-            loss, parts = _batch_loss(model, config, x, y)
+            loss, parts = _batch_loss(model, config, x, x_cnn, y)
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -149,7 +188,8 @@ class Trained:
     machine: str
     sections: list[str]
     config: TrainConfig
-    history: pd.DataFrame  # one row per epoch: train_loss, val_loss (+ accuracies for mbv2)
+    history: pd.DataFrame  # one row per epoch: train_loss, val_loss (+ accuracies, loss terms)
+    epoch: int = 0  # the epoch whose weights ``model`` holds
 
 
 def _history_frame(rows: list[dict]) -> pd.DataFrame:
@@ -159,13 +199,15 @@ def _history_frame(rows: list[dict]) -> pd.DataFrame:
 def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = None,
           sections: Sequence[str] | None = None, checkpoint: str | Path | None = None,
           device: str | torch.device | None = None, progress: bool = True,
-          on_epoch: Callable[[dict], None] | None = None) -> Trained:
+          on_epoch: Callable[[dict], None] | None = None,
+          epoch_score: Callable[[torch.nn.Module], float] | None = None) -> Trained:
     """Train one network on the training clips of one machine type.
 
     Parameters
     ----------
     feats : the training clips' log-mel spectrograms (:func:`asdlib.cache.load_features`).
-    config : the configuration (:func:`asdlib.config.baseline_config`).
+    config : the configuration (:func:`asdlib.config.baseline_config`,
+        :func:`asdlib.config.contrastive_config`).
     machine : the machine type (default: that of the clips; mixing types is an error).
     sections : the classifier's sections, in output order (default: the sorted sections of the clips).
     checkpoint : file written after every epoch.  If it exists, it must match
@@ -173,6 +215,13 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
         unfinished one is resumed.
     device : ``"cpu"``, ``"cuda"``, ...; default CUDA when present.
     on_epoch : called with each epoch's history row (after its checkpoint is written).
+    epoch_score : for ``select="test"``: the official score of a scoring
+        network on the test clips, called after every epoch.
+
+    Returns
+    -------
+    The network used for scoring (for the contrastive framework: its
+    MobileNetV2 alone), with the weights of the selected epoch.
     """
     machines = sorted({c.machine for c in feats.clips})
     if len(machines) != 1:
@@ -188,64 +237,106 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
     missing = sorted(set(clip_sections) - set(sections))
     if missing:
         raise ValueError(f"sections {missing} of the clips are not among the classifier's {sections}")
-    if config.model == "mbv2" and len(sections) < 2:
+    if config.model != "ae" and len(sections) < 2:
         raise ValueError(f"{machine}: a section classifier needs at least two sections, "
                          f"the training clips hold {sections}")
+    if config.select == "test" and epoch_score is None:
+        raise ValueError("select='test' needs epoch_score, the official score on the test clips")
     device = pick_device(device)
 
-    torch.manual_seed(config.seed)
-    model = build_model(config, len(sections))
-    optimizer_state, history, start = None, [], 0
+    ckpt = None
     if checkpoint is not None and Path(checkpoint).exists():
         ckpt = load_checkpoint(checkpoint, machine=machine, config=config)
         if ckpt.sections != sections:
             raise CheckpointError(f"{checkpoint}: trained on sections {ckpt.sections}, not {sections}")
+        if ckpt.complete:
+            return _from_checkpoint(ckpt, device)
+    torch.manual_seed(config.seed)
+    model = build_model(config, len(sections))
+    optimizer_state, history, start, best, best_epoch = None, [], 0, None, None
+    if ckpt is not None:
         model.load_state_dict(ckpt.model)
         optimizer_state, history, start = ckpt.optimizer, list(ckpt.history), ckpt.epoch
+        best, best_epoch = ckpt.best, ckpt.best_epoch
     model.to(device)
-    if config.model == "mbv2" and device.type == "cpu":
+    if config.model != "ae" and device.type == "cpu":
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
 
-    if start < config.epochs:
-        width, hop = ((config.ae_frames, 1) if config.model == "ae"
-                      else (config.patch_frames, config.train_hop))
-        train_ids, val_ids = split_clips(len(feats), config.val_fraction, config.seed)
-        win_train = windows(feats, train_ids, width=width, hop=hop)
-        win_val = windows(feats, val_ids, width=width, hop=hop)
-        targets = _section_targets(feats, sections)
-        steps = math.ceil(len(win_train) / config.batch_size)
-        what = "AE" if config.model == "ae" else "MobileNetV2"
-        epochs = tqdm(range(start, config.epochs), desc=f"{what} {machine}", unit="epoch",
-                      initial=start, total=config.epochs, disable=not progress)
-        for epoch in epochs:
-            order = np.random.default_rng([config.seed, 11, epoch]).permutation(len(win_train))
-            with tqdm(total=len(order), desc=f"epoch {epoch + 1}", unit="ex", leave=False,
-                      disable=not progress or steps < 20) as bar:
-                tr = _run_epoch(model, config, feats, win_train, targets, order, device,
-                                optimizer=optimizer, bar=bar)
-            row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in tr.items()}}
-            if len(win_val):
-                va = _run_epoch(model, config, feats, win_val, targets, np.arange(len(win_val)), device)
-                row.update({f"val_{k}": v for k, v in va.items()})
-            history.append(row)
-            epochs.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, Checkpoint(
-                    machine=machine, sections=sections, config=config, epoch=epoch + 1,
-                    model=_cpu_state(model), optimizer=optimizer.state_dict(), history=history))
-            if on_epoch is not None:
-                on_epoch(row)
-    model.eval()
-    return Trained(model=model, machine=machine, sections=sections, config=config,
-                   history=_history_frame(history))
+    width, hop = ((config.ae_frames, 1) if config.model == "ae"
+                  else (config.patch_frames, config.train_hop))
+    cnn_feats = median_filtered(feats, config, progress=progress) if config.median_filter == "both" else None
+    train_ids, val_ids = split_clips(len(feats), config.val_fraction, config.seed)
+    win_train = windows(feats, train_ids, width=width, hop=hop)
+    win_val = windows(feats, val_ids, width=width, hop=hop)
+    targets = _section_targets(feats, sections)
+    steps = math.ceil(len(win_train) / config.batch_size)
+    metric, direction = selection_metric(config)
+    what = {"ae": "AE", "mbv2": "MobileNetV2", "contrastive": "AE+CNN"}[config.model]
+    epochs = tqdm(range(start, config.epochs), desc=f"{what} {machine}", unit="epoch",
+                  initial=start, total=config.epochs, disable=not progress)
+    for epoch in epochs:
+        order = np.random.default_rng([config.seed, 11, epoch]).permutation(len(win_train))
+        with tqdm(total=len(order), desc=f"epoch {epoch + 1}", unit="ex", leave=False,
+                  disable=not progress or steps < 20) as bar:
+            tr = _run_epoch(model, config, feats, cnn_feats, win_train, targets, order, device,
+                            optimizer=optimizer, bar=bar)
+        row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in tr.items()}}
+        if len(win_val):
+            va = _run_epoch(model, config, feats, cnn_feats, win_val, targets,
+                            np.arange(len(win_val)), device)
+            row.update({f"val_{k}": v for k, v in va.items()})
+        if config.select == "test":
+            model.eval()
+            row["test_score"] = float(epoch_score(_scoring_part(model)))
+        history.append(row)
+        value = row.get(metric)
+        if config.select != "last" and value is not None and (
+                best_epoch is None or (value < _best_value(history, best_epoch, metric)
+                                       if direction == "min" else
+                                       value > _best_value(history, best_epoch, metric))):
+            best, best_epoch = _cpu_state(model), epoch + 1
+        epochs.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
+        if checkpoint is not None and epoch + 1 < config.epochs:
+            save_checkpoint(checkpoint, Checkpoint(
+                machine=machine, sections=sections, config=config, epoch=epoch + 1,
+                model=_cpu_state(model), optimizer=optimizer.state_dict(), history=history,
+                best=best, best_epoch=best_epoch))
+        if on_epoch is not None:
+            on_epoch(row)
+    if best is not None:
+        model.load_state_dict(best)
+    net = _scoring_part(model).eval()
+    selected = best_epoch if best is not None else config.epochs
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, Checkpoint(
+            machine=machine, sections=sections, config=config, epoch=config.epochs,
+            model=_cpu_state(net), history=history, best_epoch=selected))
+    return Trained(model=net, machine=machine, sections=sections, config=config,
+                   history=_history_frame(history), epoch=selected)
+
+
+def _best_value(history: list[dict], epoch: int, metric: str) -> float:
+    return history[epoch - 1][metric]
+
+
+def _scoring_part(model: torch.nn.Module) -> torch.nn.Module:
+    return model.cnn if isinstance(model, ContrastiveASD) else model
 
 
 def _cpu_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().to("cpu", memory_format=torch.contiguous_format).clone()
             for k, v in model.state_dict().items()}
+
+
+def _from_checkpoint(ckpt: Checkpoint, device) -> Trained:
+    net = scoring_network(ckpt.config, len(ckpt.sections))
+    net.load_state_dict(ckpt.model)
+    net.to(pick_device(device)).eval()
+    return Trained(model=net, machine=ckpt.machine, sections=ckpt.sections, config=ckpt.config,
+                   history=_history_frame(ckpt.history), epoch=ckpt.best_epoch or ckpt.epoch)
 
 
 def load_trained(path: str | Path, *, machine: str | None = None, config: TrainConfig | None = None,
@@ -255,8 +346,4 @@ def load_trained(path: str | Path, *, machine: str | None = None, config: TrainC
     if not ckpt.complete:
         raise CheckpointError(f"{path}: training stopped after epoch {ckpt.epoch} of "
                               f"{ckpt.config.epochs}; run the training again to finish it")
-    model = build_model(ckpt.config, len(ckpt.sections))
-    model.load_state_dict(ckpt.model)
-    model.to(pick_device(device)).eval()
-    return Trained(model=model, machine=ckpt.machine, sections=ckpt.sections, config=ckpt.config,
-                   history=_history_frame(ckpt.history))
+    return _from_checkpoint(ckpt, device)
