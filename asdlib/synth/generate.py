@@ -26,7 +26,7 @@ from ..layout import (CLIP_SECONDS, DOMAINS, MACHINE_TYPES, SAMPLE_RATE, LayoutE
 from . import sounds as S
 from .machines import MODELS, Condition, Fault
 
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2  # 2: per-type fault_scale (ToyCar's faults calibrated)
 MARKER = ".asdlib-synth.json"
 DEV_SECTIONS = ("00", "01", "02")
 EVAL_SECTIONS = ("03", "04", "05")
@@ -154,7 +154,7 @@ def render_clip(seed: int, spec: ClipSpec, *, severity_scale: float = 1.0) -> np
     fault = None
     if label == "anomaly":
         fault = Fault(kind=str(rng.choice(model.faults)),
-                      severity=float(min(rng.uniform(0.25, 1.0) * severity_scale, 1.0)))
+                      severity=float(min(rng.uniform(0.25, 1.0) * model.fault_scale * severity_scale, 1.0)))
     n, sr = int(CLIP_SECONDS * SAMPLE_RATE), SAMPLE_RATE
     x = model.render(rng, setup.instance, cond, fault, n, sr)
     y = x + 10 ** (-setup.snr_db[spec.domain] / 20) * background(rng, n, sr, cond.noise)
@@ -242,7 +242,8 @@ def _check_folder(out: Path, seed: int) -> None:
     if info.get("seed") != seed or info.get("version") != SYNTH_VERSION:
         raise FileExistsError(f"{out}: made by 'asdlib synth' with seed {info.get('seed')} "
                               f"(version {info.get('version')}); this run asks for seed {seed} "
-                              f"(version {SYNTH_VERSION}): use another folder")
+                              f"(version {SYNTH_VERSION}): use another folder, or delete this one "
+                              f"(for the book's data: make clean)")
     foreign = []
     for path in out.rglob("*"):
         rel = path.relative_to(out)
