@@ -1,4 +1,4 @@
-"""The ``asdlib`` command line: ``asdlib synth``, ``asdlib baseline`` and ``asdlib evaluate``."""
+"""The ``asdlib`` command line: ``synth``, ``baseline``, ``ablation`` and ``evaluate``."""
 from __future__ import annotations
 
 import argparse
@@ -79,6 +79,23 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ablation(args: argparse.Namespace) -> int:
+    from .ablation import ablation
+    from .config import contrastive_config
+
+    base = contrastive_config(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                              train_hop=args.train_hop, test_hop=args.test_hop,
+                              temperature=args.temperature, select=args.select, score=args.score)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    result = ablation(args.data, args.out, machines=_machines(args.machines), seeds=seeds, base=base,
+                      mf_mode=args.mf_mode, cache_dir=args.cache, device=args.device,
+                      progress=not args.quiet)
+    print(result.table.to_string())
+    if base.select == "test":
+        print("epochs chosen by the test-set score: optimistic (the test labels were read)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asdlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +136,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, help="log-mel cache folder (default: $ASDLIB_CACHE or ~/.cache/asdlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_baseline)
+
+    p = sub.add_parser("ablation", help="the paper's ablation: MBv2, + CL, + MF, + CL, MF over seeds")
+    p.add_argument("--data", required=True, type=Path, help="folder holding dev_data/")
+    p.add_argument("--out", required=True, type=Path, help="output folder (runs are reused on a re-run)")
+    p.add_argument("--machines", help="comma-separated machine types (default: all found)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--epochs", type=int, help="epochs (default 20)")
+    p.add_argument("--lr", type=float, help="learning rate (default 1e-5)")
+    p.add_argument("--batch-size", type=int, help="batch size (default 32)")
+    p.add_argument("--train-hop", type=int, help="frames between training chunks (default 8)")
+    p.add_argument("--test-hop", type=int, help="frames between scored patches (default 1)")
+    p.add_argument("--temperature", type=float, help="NT-Xent temperature (default 0.07)")
+    p.add_argument("--mf-mode", choices=["both", "test"], default="both",
+                   help="+MF filters in training and test (default) or at test only")
+    p.add_argument("--select", choices=["val", "last", "test"],
+                   help="epoch kept: best validation loss (default), last, or best test score (leaks)")
+    p.add_argument("--score", choices=["log_odds", "official"], help="clip score form (default log_odds)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
+    p.add_argument("--cache", type=Path, help="log-mel cache folder (default: $ASDLIB_CACHE or ~/.cache/asdlib)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_ablation)
 
     p = sub.add_parser("evaluate", help="score a folder of submission files as the official evaluator")
     p.add_argument("submission", type=Path, help="folder of anomaly_score_*.csv and decision_result_*.csv")
