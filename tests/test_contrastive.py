@@ -127,3 +127,20 @@ def test_a_tiny_ablation_gives_the_posters_table_with_seeds(tiny_data, tmp_path)
     assert result.std.notna().all().all()
     assert "±" in result.table.loc["+ CL, MF", "Score"]
     assert "synthetic tiny" in result.table.columns.name
+
+
+def test_an_interrupted_contrastive_run_resumes_to_the_same_selected_weights(fan, tmp_path):
+    config = TINY.replace(epochs=3)
+    whole = train(fan[0], config, progress=False)
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(fan[0], config, checkpoint=tmp_path / "model.pt", progress=False, on_epoch=stop)
+    resumed = train(fan[0], config, checkpoint=tmp_path / "model.pt", progress=False)
+    assert resumed.epoch == whole.epoch
+    assert resumed.epoch == int(whole.history["val_ce"].idxmin()) + 1
+    for k, v in whole.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
