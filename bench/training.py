@@ -78,15 +78,19 @@ def reference_rate(model_kind: str, feats, device, seconds: float = 8.0) -> floa
 
 
 def asdlib_rate(model_kind: str, feats, device, epochs: int) -> float:
-    cfg = baseline_config(model_kind, epochs=epochs, val_fraction=0.0)
+    """Examples per second of :func:`asdlib.training.train`, from the epochs after the first."""
+    cfg = baseline_config(model_kind, epochs=epochs + 1, val_fraction=0.0)
     width, hop = (5, 1) if model_kind == "ae" else (64, 8)
-    n = len(windows(feats, range(len(feats)), width=width, hop=hop)) * epochs
-    train(feats, cfg.replace(epochs=1), device=device, progress=False)  # warm-up
-    t0 = time.perf_counter()
-    train(feats, cfg, device=device, progress=False)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return n / (time.perf_counter() - t0)
+    n = len(windows(feats, range(len(feats)), width=width, hop=hop))
+    stamps = []
+
+    def stamp(row):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        stamps.append(time.perf_counter())
+
+    train(feats, cfg, device=device, progress=False, on_epoch=stamp)
+    return n * epochs / (stamps[-1] - stamps[0])  # the first epoch (set-up, warm-up) is left out
 
 
 def scoring_rates(feats, device, seconds: float = 5.0) -> tuple[float, float]:
