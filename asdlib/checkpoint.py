@@ -9,10 +9,9 @@ says which fields differ.
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pickle
 
 import torch
 

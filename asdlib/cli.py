@@ -86,7 +86,10 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     base = contrastive_config(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                               train_hop=args.train_hop, test_hop=args.test_hop,
                               temperature=args.temperature, select=args.select, score=args.score)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from None
     result = ablation(args.data, args.out, machines=_machines(args.machines), seeds=seeds, base=base,
                       mf_mode=args.mf_mode, cache_dir=args.cache, device=args.device,
                       progress=not args.quiet)

@@ -30,7 +30,7 @@ from .layout import LayoutError, group_by_cell, list_clips, resolve_data_root, s
 from .metrics import cell_metrics, gamma_threshold, official_score
 from .scoring import check_trained_sections, clip_scores
 from .submission import write_submission
-from .training import Trained, train
+from .training import Trained, median_filtered, train
 
 SUBMISSION_DIR = "submission"
 
@@ -57,6 +57,9 @@ def _test_set_score(machine, trained_sections, config, test_feats, device):
         raise ValueError(f"{unlabelled[0].path.parent}: select='test' picks the epoch by the test "
                          f"labels, and these test clips have none")
     index = {c.path: i for i, c in enumerate(test_feats.clips)}
+    if config.median_filter != "off":  # filter the test clips once, not after every epoch
+        test_feats = median_filtered(test_feats, config)
+        config = config.replace(median_filter="off")
 
     def score(net) -> float:
         run = Trained(model=net, machine=machine, sections=trained_sections, config=config,

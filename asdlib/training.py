@@ -293,11 +293,10 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
             row["test_score"] = float(epoch_score(_scoring_part(model)))
         history.append(row)
         value = row.get(metric)
-        if config.select != "last" and value is not None and (
-                best_epoch is None or (value < _best_value(history, best_epoch, metric)
-                                       if direction == "min" else
-                                       value > _best_value(history, best_epoch, metric))):
-            best, best_epoch = _cpu_state(model), epoch + 1
+        if config.select != "last" and value is not None:
+            previous = None if best_epoch is None else history[best_epoch - 1][metric]
+            if previous is None or (value < previous if direction == "min" else value > previous):
+                best, best_epoch = _cpu_state(model), epoch + 1
         epochs.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
         if checkpoint is not None and epoch + 1 < config.epochs:
             save_checkpoint(checkpoint, Checkpoint(
@@ -316,10 +315,6 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
             model=_cpu_state(net), history=history, best_epoch=selected))
     return Trained(model=net, machine=machine, sections=sections, config=config,
                    history=_history_frame(history), epoch=selected)
-
-
-def _best_value(history: list[dict], epoch: int, metric: str) -> float:
-    return history[epoch - 1][metric]
 
 
 def _scoring_part(model: torch.nn.Module) -> torch.nn.Module:
