@@ -35,7 +35,9 @@ class Checkpoint:
     ``best`` the weights of the best epoch so far (``best_epoch``), kept so
     that an interrupted run resumes where it stopped.  A complete checkpoint
     holds the selected weights of the network used for scoring only: for the
-    contrastive framework, its MobileNetV2.
+    contrastive framework, its MobileNetV2; the framework's training-only
+    parts (AE branch, linear maps, projection head) of the same epoch go to
+    ``views``, kept apart so that they are never loaded for scoring.
     """
 
     machine: str
@@ -47,6 +49,7 @@ class Checkpoint:
     history: list[dict] = field(default_factory=list)
     best: dict | None = None
     best_epoch: int | None = None
+    views: dict | None = None
 
     @property
     def complete(self) -> bool:
@@ -59,7 +62,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
                "machine": ckpt.machine, "sections": list(ckpt.sections),
                "config": ckpt.config.as_dict(), "epoch": int(ckpt.epoch),
                "model": ckpt.model, "optimizer": ckpt.optimizer, "history": list(ckpt.history),
-               "best": ckpt.best, "best_epoch": ckpt.best_epoch}
+               "best": ckpt.best, "best_epoch": ckpt.best_epoch, "views": ckpt.views}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(payload, tmp)
     return Path(path)
@@ -118,4 +121,4 @@ def load_checkpoint(path: str | Path, *, machine: str | None = None,
     return Checkpoint(machine=raw["machine"], sections=list(raw["sections"]), config=stored,
                       epoch=int(raw["epoch"]), model=raw["model"], optimizer=raw.get("optimizer"),
                       history=list(raw.get("history") or []), best=raw.get("best"),
-                      best_epoch=raw.get("best_epoch"))
+                      best_epoch=raw.get("best_epoch"), views=raw.get("views"))

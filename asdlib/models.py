@@ -154,6 +154,7 @@ class ContrastiveASD(nn.Module):
     def __init__(self, n_sections: int, *, frames: int = 64, n_mels: int = 128, proj_dim: int = 256,
                  pooling: str = "meanmax", bn_momentum: float = 0.1):
         super().__init__()
+        self.frames, self.n_mels = frames, n_mels
         self.ae = AutoEncoder(frames * n_mels, bn_momentum=bn_momentum)
         self.cnn = MobileNetV2(n_sections, pooling=pooling, bn_momentum=bn_momentum)
         self.map_ae = nn.Linear(self.ae.bottleneck, proj_dim)

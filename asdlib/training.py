@@ -310,9 +310,11 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
     net = _scoring_part(model).eval()
     selected = best_epoch if best is not None else config.epochs
     if checkpoint is not None:
+        views = ({k: v for k, v in _cpu_state(model).items() if not k.startswith("cnn.")}
+                 if net is not model else None)
         save_checkpoint(checkpoint, Checkpoint(
             machine=machine, sections=sections, config=config, epoch=config.epochs,
-            model=_cpu_state(net), history=history, best_epoch=selected))
+            model=_cpu_state(net), history=history, best_epoch=selected, views=views))
     return Trained(model=net, machine=machine, sections=sections, config=config,
                    history=_history_frame(history), epoch=selected)
 
@@ -332,6 +334,20 @@ def _from_checkpoint(ckpt: Checkpoint, device) -> Trained:
     net.to(pick_device(device)).eval()
     return Trained(model=net, machine=ckpt.machine, sections=ckpt.sections, config=ckpt.config,
                    history=_history_frame(ckpt.history), epoch=ckpt.best_epoch or ckpt.epoch)
+
+
+def load_views(path: str | Path, *, device: str | torch.device | None = None) -> ContrastiveASD:
+    """The whole contrastive network (both views, maps and head) of a complete checkpoint, in eval mode.
+
+    For looking at the two views (their embeddings ``p`` and ``u``); scoring
+    uses :func:`load_trained`, which loads the CNN alone.
+    """
+    ckpt = load_checkpoint(path)
+    if ckpt.config.model != "contrastive" or not ckpt.complete or ckpt.views is None:
+        raise CheckpointError(f"{path}: not a complete checkpoint of the contrastive framework")
+    model = build_model(ckpt.config, len(ckpt.sections))
+    model.load_state_dict({**ckpt.views, **{f"cnn.{k}": v for k, v in ckpt.model.items()}})
+    return model.to(pick_device(device)).eval()
 
 
 def load_trained(path: str | Path, *, machine: str | None = None, config: TrainConfig | None = None,
