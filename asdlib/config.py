@@ -179,3 +179,50 @@ def baseline_config(model: str, **overrides) -> TrainConfig:
     if "model" in changes and changes["model"] != model:
         raise ValueError(f"baseline_config({model!r}) cannot make a {changes['model']!r} configuration")
     return TrainConfig(**{**OFFICIAL[model], **changes})
+
+
+#: The paper's ablation: one network and one training, differing only in what the names say.
+VARIANTS = ("MBv2", "+ CL", "+ MF", "+ CL, MF")
+
+
+def variant_configs(base: TrainConfig | None = None, *, mf_mode: str = "both") -> dict[str, TrainConfig]:
+    """The four variants' configurations, from ``base`` (default :func:`contrastive_config`)."""
+    base = base or contrastive_config()
+    if base.model != "contrastive":
+        raise ValueError("the ablation varies the contrastive framework: base.model must be 'contrastive'")
+    if mf_mode not in ("both", "test"):
+        raise ValueError(f"mf_mode must be 'both' or 'test', got {mf_mode!r}")
+    cl = base.cl_weight if base.cl_weight > 0 else contrastive_config().cl_weight
+    return {"MBv2": base.replace(cl_weight=0.0, median_filter="off"),
+            "+ CL": base.replace(cl_weight=cl, median_filter="off"),
+            "+ MF": base.replace(cl_weight=0.0, median_filter=mf_mode),
+            "+ CL, MF": base.replace(cl_weight=cl, median_filter=mf_mode)}
+
+
+#: Every system the book and the batch runs compare: the two official baselines and the ablation.
+SYSTEMS = ("AE baseline", "MBv2 baseline", *VARIANTS)
+
+#: Named training settings: ``paper`` (the official and the paper's hyper-parameters), ``book``
+#: (fewer epochs, a larger learning rate and sparser patches, so that the book's default run
+#: fits in 20 minutes on two CPU cores) and ``tiny`` (the smoke test: one epoch).
+SETTINGS = {
+    "paper": ({}, {}, {}),
+    "book": (dict(epochs=10), dict(epochs=2, lr=3e-4, train_hop=32, test_hop=16),
+             dict(epochs=2, lr=3e-4, train_hop=32, test_hop=16)),
+    "tiny": (dict(epochs=1), dict(epochs=1, lr=3e-4, train_hop=32, test_hop=32),
+             dict(epochs=1, lr=3e-4, train_hop=32, test_hop=32)),
+}
+
+
+def system_configs(settings: str = "paper", **overrides) -> dict[str, TrainConfig]:
+    """Every system of :data:`SYSTEMS` under named settings (:data:`SETTINGS`), in that order.
+
+    ``overrides`` (None keeps the settings' value) apply to every system, e.g. ``seed``.
+    """
+    if settings not in SETTINGS:
+        raise ValueError(f"unknown settings {settings!r}; choose one of {', '.join(SETTINGS)}")
+    ae, mbv2, framework = SETTINGS[settings]
+    extra = {k: v for k, v in overrides.items() if v is not None}
+    return {"AE baseline": baseline_config("ae", **{**ae, **extra}),
+            "MBv2 baseline": baseline_config("mbv2", **{**mbv2, **extra}),
+            **variant_configs(contrastive_config(**{**framework, **extra}))}
