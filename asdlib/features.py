@@ -16,8 +16,9 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict, dataclass
 
-import torch
 import librosa
+import numpy as np
+import torch
 import torchaudio
 
 from .layout import SAMPLE_RATE
@@ -67,6 +68,16 @@ class LogMel(torch.nn.Module):
         spec = self.spectrogram.to(self.precision)(waveform.to(self.precision))
         mel = torch.matmul(self.mel_basis.to(self.precision), spec)
         return (10.0 * torch.log10(torch.clamp(mel, min=EPS))).to(torch.float32)
+
+
+def official_logmel(y: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """The official baselines' front end, for comparison: librosa's mel spectrogram, then
+    ``10 log10(max(mel, eps))`` in float64, shape=(n_mels, frames).  :class:`LogMel` is the
+    project's (faster, batched) equal of this."""
+    mel = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float32), sr=config.sample_rate,
+                                         n_fft=config.n_fft, hop_length=config.hop_length,
+                                         n_mels=config.n_mels, power=config.power)
+    return 10.0 * np.log10(np.maximum(mel, EPS))
 
 
 def ae_vectors(logmel: torch.Tensor, *, n_frames: int = 5) -> torch.Tensor:

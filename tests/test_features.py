@@ -1,21 +1,11 @@
-import sys
-
-import librosa
 import numpy as np
 import pytest
 import scipy.ndimage
 import torch
 
 from asdlib.audio import load_audio
-from asdlib.features import LogMel, ae_vectors, cnn_patches, median_filter
+from asdlib.features import LogMel, ae_vectors, cnn_patches, median_filter, official_logmel
 from asdlib.layout import list_clips
-
-
-def official_logmel(y: np.ndarray) -> np.ndarray:
-    """The official baselines' front end: librosa, then 10 log10(max(mel, eps))."""
-    mel = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=1024, hop_length=512, n_mels=128,
-                                         power=2.0)
-    return 10.0 * np.log10(np.maximum(mel, sys.float_info.epsilon))
 
 
 def _signals(rng, tiny_data):

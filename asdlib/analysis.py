@@ -1,0 +1,90 @@
+"""Looking inside trained networks: what the book's figures show beyond the clip scores.
+
+* :func:`ae_error_map`: where in time and frequency the autoencoder fails to
+  reconstruct a clip;
+* :func:`section_probabilities`: the section classifier's mean softmax per
+  clip (for its accuracy and confusion matrix on test clips);
+* :func:`view_embeddings`: the contrastive framework's two views ``p`` (AE)
+  and ``u`` (CNN) of chunks of clips.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .cache import CachedFeatures
+from .config import TrainConfig
+from .models import ContrastiveASD
+from .scoring import check_trained_sections, inference_model
+from .training import Trained, gather, median_filtered, pick_device, windows
+
+
+def ae_error_map(trained: Trained, logmel: torch.Tensor, *, device: str | None = None) -> np.ndarray:
+    """Squared reconstruction error of one clip per mel band and vector, shape=(n_mels, n_vectors).
+
+    ``logmel``: shape=(n_mels, frames).  Vector ``t`` covers frames ``t`` to
+    ``t + ae_frames - 1``; its error per band is the mean over those frames.
+    The clip's score is the mean of this map.
+    """
+    if trained.config.model != "ae":
+        raise ValueError(f"ae_error_map needs an autoencoder, not a {trained.config.model!r} model")
+    device = pick_device(device)
+    n_mels, frames = logmel.shape
+    width = trained.config.ae_frames
+    x = logmel.T.unfold(0, width, 1).transpose(1, 2).reshape(frames - width + 1, -1)  # (n, width*n_mels)
+    with torch.inference_mode():
+        err = (inference_model(trained.model.to(device))(x.to(device)) - x.to(device)).square().cpu()
+    return err.reshape(-1, width, n_mels).mean(dim=1).T.numpy()
+
+
+def section_probabilities(trained: Trained, feats: CachedFeatures, *, device: str | None = None,
+                          batch: int = 512) -> np.ndarray:
+    """The classifier's softmax averaged over each clip's patches, shape=(n_clips, n_sections).
+
+    Columns follow ``trained.sections``; patches as in scoring (``test_hop``,
+    median-filtered under "+MF").
+    """
+    config = trained.config
+    if config.model == "ae":
+        raise ValueError("section_probabilities needs a section classifier, not an autoencoder")
+    check_trained_sections(trained, feats.clips)
+    if config.median_filter != "off":
+        feats = median_filtered(feats, config)
+    device = pick_device(device)
+    win = windows(feats, range(len(feats)), width=config.patch_frames, hop=config.test_hop)
+    model = inference_model(trained.model.to(device))
+    sums = np.zeros((len(feats), len(trained.sections)))
+    with torch.inference_mode():
+        for b in range(0, len(win), batch):
+            x = gather(feats, win.starts[b:b + batch], win.width).to(device)
+            np.add.at(sums, win.clip[b:b + batch], torch.softmax(model(x), dim=1).double().cpu().numpy())
+    return sums / np.bincount(win.clip, minlength=len(feats))[:, None]
+
+
+def view_embeddings(model: ContrastiveASD, feats: CachedFeatures, clip_ids: Sequence[int],
+                    config: TrainConfig, *, hop: int = 64, device: str | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two views of every ``hop``-th chunk of some clips, after the shared head.
+
+    Returns ``(p, u, clip)``: AE-view and CNN-view projections, shape=(n, proj_dim)
+    each, L2-normalised as the contrastive loss compares them, and the index
+    (into ``feats``) of each chunk's clip.  With ``config.median_filter ==
+    "both"`` the CNN sees the filtered chunk and the AE the raw one, as in training.
+    """
+    device = pick_device(device)
+    win = windows(feats, list(clip_ids), width=model.frames, hop=hop)
+    cnn_feats = median_filtered(feats, config) if config.median_filter == "both" else None
+    model = model.to(device).eval()
+    ps, us = [], []
+    with torch.inference_mode():
+        for b in range(0, len(win), 256):
+            starts = win.starts[b:b + 256]
+            x = gather(feats, starts, model.frames).to(device)
+            xc = None if cnn_feats is None else gather(cnn_feats, starts, model.frames).to(device)
+            _, _, p, u = model(x, xc)
+            ps.append(F.normalize(p, dim=1).cpu())
+            us.append(F.normalize(u, dim=1).cpu())
+    return torch.cat(ps).numpy(), torch.cat(us).numpy(), win.clip
