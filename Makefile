@@ -10,6 +10,7 @@ BUILD  := _build
 # data. Empty: the book runs on synthetic data that it generates first.
 DATA    ?=
 PROFILE ?= book
+SETTINGS ?= book
 SEED    ?= 0
 
 .PHONY: book test venv data clean
@@ -22,16 +23,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-## make book: render the book (synthetic data by default, or DATA=/path/to/dcase)
+## make book: execute every chapter with papermill and render the book into _build/html
+##   (synthetic data by default, or DATA=/path/to/dcase; SETTINGS=paper for the official settings)
 book: $(STAMP)
-ifeq ($(strip $(DATA)),)
-	$(VENV)/bin/asdlib synth --out $(BUILD)/data --profile $(PROFILE) --seed $(SEED)
-else
+ifneq ($(strip $(DATA)),)
 	@test -d "$(DATA)/dev_data" || test -d "$(DATA)/eval_data" || \
 	  { echo "make book: DATA=$(DATA) holds no dev_data/ or eval_data/ folder" >&2; exit 2; }
 endif
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
-	@echo "The book: $(BUILD)/html/index.html"
+	$(VENV)/bin/asdlib book --out $(BUILD) --profile $(PROFILE) --settings $(SETTINGS) --seed $(SEED) \
+	  $(if $(strip $(DATA)),--data "$(DATA)") --set progress=False
 
 ## make test: the unit tests and the end-to-end smoke run
 test: $(STAMP)

@@ -1,4 +1,4 @@
-"""The ``asdlib`` command line: ``synth``, ``baseline``, ``ablation`` and ``evaluate``."""
+"""The ``asdlib`` command line: ``synth``, ``baseline``, ``ablation``, ``book`` and ``evaluate``."""
 from __future__ import annotations
 
 import argparse
@@ -99,6 +99,29 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_assignment(text: str) -> tuple[str, object]:
+    """``name=value`` with value a Python literal (``3``, ``[0, 1]``, ``'x'``) or else a plain string."""
+    import ast
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise ValueError(f"--set {text!r}: expected name=value")
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value
+    return name.strip(), parsed
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from .book import build_book
+
+    params = dict(parse_assignment(a) for a in args.set or [])
+    build_book(args.out, data=args.data, profile=args.profile, settings=args.settings, seed=args.seed,
+               device=args.device or "", params=params, progress=not args.quiet)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asdlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +183,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, help="log-mel cache folder (default: $ASDLIB_CACHE or ~/.cache/asdlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_ablation)
+
+    p = sub.add_parser("book", help="execute every chapter with papermill and render the book (make book)")
+    p.add_argument("--out", type=Path, default=Path("_build"),
+                   help="build folder: data/, runs/, cache/, src/ and html/ (default: _build)")
+    p.add_argument("--data", type=Path, help="folder holding the real dev_data/ (default: synthetic data)")
+    p.add_argument("--profile", default="book", help="synthetic data profile when --data is not given")
+    p.add_argument("--settings", default="book", choices=["book", "paper", "tiny"],
+                   help="training settings (default: book, reduced for two CPU cores)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the runs (default 0)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="a notebook parameter, for every notebook that has it (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="less output")
+    p.set_defaults(func=_cmd_book)
 
     p = sub.add_parser("evaluate", help="score a folder of submission files as the official evaluator")
     p.add_argument("submission", type=Path, help="folder of anomaly_score_*.csv and decision_result_*.csv")

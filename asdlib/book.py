@@ -1,0 +1,168 @@
+"""Building the book: data, papermill-executed chapters, then a strict Jupyter Book render.
+
+``build_book`` is what ``make book`` runs (through ``asdlib book``).  Under
+``out`` (``_build/`` by default, never a tracked folder):
+
+* ``data/``: the synthetic data set, when no real data is given;
+* ``runs/``, ``cache/``: trained models, scores and log-mel caches, shared
+  by the chapters (a system trained in one chapter is reused by the next)
+  and by re-runs;
+* ``src/``: the book's source with every notebook replaced by its
+  executed copy (papermill, parameters injected);
+* ``html/``: the rendered book (Jupyter Book 1.x with execution off, warnings
+  and nitpicks as errors);
+* ``timings.csv``: the wall time of every step.
+
+Notebooks read their data through :func:`chapter_data`, which synthesises
+the data set when a notebook is run interactively without one.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+import yaml
+
+from ._atomic import write_text_atomic
+from .layout import resolve_data_root
+from .notebooks import NotebookError, execute_notebook, notebook_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What the book's source is made of, besides the notebooks: copied into ``src/``.
+SOURCE_FILES = ("_config.yml", "_toc.yml", "references.bib", "book")
+
+
+def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0) -> Path:
+    """The data folder a chapter reads: ``data`` if it holds ``dev_data/``, else synthesise it there.
+
+    ``synth_profile=""`` never synthesises: a folder without ``dev_data/`` is then an error.
+    """
+    data = Path(data).expanduser().resolve()
+    if (data / "dev_data").is_dir() or data.name == "dev_data":
+        return data
+    if not synth_profile:
+        raise FileNotFoundError(f"{data}: no dev_data/ folder (and synth_profile is empty, so none is made)")
+    from .synth import synthesize
+
+    print(f"{data} holds no dev_data/: synthesising the {synth_profile!r} profile there (seed {seed})")
+    synthesize(data, profile=synth_profile, seed=seed)
+    return data
+
+
+def describe_data(root: str | Path) -> str:
+    """One line that names a data folder plainly: synthetic (generator version, seed) or not, and its size."""
+    import json
+
+    from .layout import list_clips, machine_types
+    from .synth.generate import MARKER
+
+    root = Path(root)
+    folders = resolve_data_root(root)
+    counts = []
+    for name, folder in folders.items():
+        n = sum(len(list_clips(folder, m)) for m in machine_types(folder))
+        counts.append(f"{name}_data: {len(machine_types(folder))} machine types, {n:,} clips")
+    base = root if (root / MARKER).exists() else root.parent
+    if (base / MARKER).exists():
+        meta = json.loads((base / MARKER).read_text())
+        kind = (f"synthetic machine sounds made by `asdlib synth` (data version {meta.get('version')}, "
+                f"seed {meta.get('seed')}), not the DCASE recordings")
+    else:
+        kind = "not made by `asdlib synth`: the DCASE 2021 Task 2 data (or another set in its layout)"
+    return f"`{root}`: {kind}; " + "; ".join(counts)
+
+
+def toc_notebooks(root: str | Path = ROOT) -> list[Path]:
+    """The notebooks the book's table of contents names, in reading order."""
+    root = Path(root)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    entries = [toc["root"]]
+    stack = list(toc.get("chapters", [])) + [c for p in toc.get("parts", []) for c in p["chapters"]]
+    entries += [c["file"] for c in stack]
+    return [root / f"{e}.ipynb" for e in entries if (root / f"{e}.ipynb").exists()]
+
+
+def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = None,
+               profile: str = "book", settings: str = "book", seed: int = 0,
+               device: str = "", params: Mapping[str, Any] | None = None,
+               root: str | Path = ROOT, progress: bool = True) -> Path:
+    """Execute every chapter with papermill and render the book; return the HTML folder.
+
+    Parameters
+    ----------
+    data : a folder holding the real ``dev_data/`` (and ``eval_data/``); None:
+        synthesise ``profile`` into ``out/data`` first.
+    settings : the training settings of :data:`asdlib.config.SETTINGS`.
+    params : further notebook parameters; each goes to the notebooks that declare it.
+    """
+    out, root = Path(out).resolve(), Path(root).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    timings: list[dict] = []
+
+    def step(name: str, t0: float) -> None:
+        timings.append({"step": name, "seconds": round(time.perf_counter() - t0, 1)})
+        if progress:
+            print(f"[book] {name}: {timings[-1]['seconds']:.0f} s", flush=True)
+
+    start = t0 = time.perf_counter()
+    if data is None:
+        from .synth import synthesize
+
+        data_root = out / "data"
+        synthesize(data_root, profile=profile, seed=seed, progress=progress)
+        step(f"synthetic data ({profile})", t0)
+    else:
+        data_root = Path(data).expanduser().resolve()
+        resolve_data_root(data_root)  # a clear error before any notebook runs
+
+    src = out / "src"
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    for name in SOURCE_FILES:
+        if (root / name).is_dir():
+            shutil.copytree(root / name, src / name)
+        else:
+            shutil.copy2(root / name, src / name)
+    common = {"data": str(data_root), "runs": str(out / "runs"), "cache": str(out / "cache"),
+              "settings": settings, "seed": seed, "device": device, "synth_profile": "",
+              **(params or {})}
+    notebooks = toc_notebooks(root)
+    for nb in notebooks:
+        declared = notebook_parameters(nb)
+        given = {k: v for k, v in common.items() if k in declared}
+        t0 = time.perf_counter()
+        if progress:
+            print(f"[book] running {nb.relative_to(root)} with {given}", flush=True)
+        execute_notebook(nb, src / nb.relative_to(root), given, cwd=nb.parent,
+                         env={"ASDLIB_CACHE": str(out / "cache")})
+        step(f"notebook {nb.stem}", t0)
+
+    t0 = time.perf_counter()
+    staging = out / ".jb"
+    if staging.exists():
+        shutil.rmtree(staging)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(src), "--path-output", str(staging),
+           "--all", "-W", "-n", "--keep-going"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise NotebookError("jupyter-book build failed (warnings are errors):\n"
+                            + (run.stdout[-4000:] + run.stderr[-4000:]).strip())
+    html = out / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    os.replace(staging / "_build" / "html", html)
+    shutil.rmtree(staging)
+    step("jupyter-book build", t0)
+    timings.append({"step": "total", "seconds": round(time.perf_counter() - start, 1)})
+    write_text_atomic(out / "timings.csv", pd.DataFrame(timings).to_csv(index=False))
+    if progress:
+        print(f"[book] total: {timings[-1]['seconds'] / 60:.1f} min; the book: {html / 'index.html'}")
+    return html

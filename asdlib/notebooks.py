@@ -1,0 +1,152 @@
+"""Notebooks as units of work: their ``parameters`` cell, checked parameters, papermill execution.
+
+A notebook of ``notebooks/`` has exactly one cell tagged ``parameters``; each
+line of it assigns a literal (string, number, bool, list) to one name, with a
+comment saying what it is.  :func:`notebook_parameters` reads that cell
+without running anything, :func:`check_parameters` refuses unknown names and
+values of the wrong type before any work starts, and
+:func:`execute_notebook` runs a notebook with papermill into an output file
+written atomically: the output path holds either nothing or a finished
+notebook (a failed run's notebook, with its error, goes to
+``<name>.failed.ipynb``).
+"""
+from __future__ import annotations
+
+import ast
+import io
+import os
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import nbformat
+
+from ._atomic import atomic_path
+
+FAILED_SUFFIX = ".failed.ipynb"
+
+
+class NotebookError(ValueError):
+    """A notebook that cannot be run as asked: no parameters cell, bad parameters, or a failed cell."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: Any
+    help: str
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+
+def _parameters_cell(nb, path: Path):
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise NotebookError(f"{path}: {len(cells)} cells tagged 'parameters'; a notebook needs exactly one")
+    return cells[0]
+
+
+def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
+    """The parameters a notebook declares, in order: name -> :class:`Parameter`."""
+    path = Path(path)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, ValueError) as err:
+        raise NotebookError(f"{path}: not a readable notebook ({err})") from None
+    source = _parameters_cell(nb, path).source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        raise NotebookError(f"{path}: the parameters cell is not valid Python ({err.msg}, "
+                            f"line {err.lineno})") from None
+    comments = {tok.start[0]: tok.string.lstrip("#").strip()
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                if tok.type == tokenize.COMMENT}
+    out = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            raise NotebookError(f"{path}: line {node.lineno} of the parameters cell is not "
+                                f"'name = value  # what it is'")
+        try:
+            value = ast.literal_eval(node.value)
+        except ValueError:
+            raise NotebookError(f"{path}: parameter {node.targets[0].id} (line {node.lineno}) is "
+                                f"not a literal value") from None
+        name = node.targets[0].id
+        out[name] = Parameter(name, value, comments.get(node.lineno, ""))
+    return out
+
+
+def _type_ok(kind: type, value: Any) -> bool:
+    if kind is bool or isinstance(value, bool):
+        return isinstance(value, bool) and kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    if kind is type(None):
+        return True
+    return isinstance(value, kind)
+
+
+def check_parameters(path: str | Path, params: Mapping[str, Any]) -> dict[str, Parameter]:
+    """Refuse names the notebook does not declare and values of another type than its default's.
+
+    An int is accepted where the default is a float.  Returns the notebook's parameters.
+    """
+    declared = notebook_parameters(path)
+    problems = []
+    for name, value in params.items():
+        if name not in declared:
+            problems.append(f"unknown parameter {name!r} (it has: {', '.join(declared)})")
+        elif not _type_ok(declared[name].kind, value):
+            problems.append(f"parameter {name!r} must be {declared[name].kind.__name__} like its "
+                            f"default {declared[name].default!r}, got {type(value).__name__} {value!r}")
+    if problems:
+        raise NotebookError(f"{path}: " + "; ".join(problems))
+    return declared
+
+
+def failed_path(output: str | Path) -> Path:
+    output = Path(output)
+    return output.with_name(output.name.removesuffix(".ipynb") + FAILED_SUFFIX)
+
+
+def execute_notebook(notebook: str | Path, output: str | Path, params: Mapping[str, Any], *,
+                     cwd: str | Path | None = None, kernel: str = "python3",
+                     progress: bool = False, env: Mapping[str, str] | None = None) -> Path:
+    """Run ``notebook`` with ``params`` (checked first) into ``output``, atomically.
+
+    ``cwd``: the kernel's working directory (default: the notebook's folder,
+    as in Jupyter).  ``env``: variables set for the kernel.  On a failed cell
+    the executed notebook, with its error, is kept as
+    :func:`failed_path` and :class:`NotebookError` names the cell and the error.
+    """
+    import papermill  # imported here: it is slow to import and only needed to run notebooks
+
+    notebook, output = Path(notebook), Path(output)
+    check_parameters(notebook, params)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    failed = failed_path(output)
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        with atomic_path(output, suffix=".ipynb") as tmp:
+            try:
+                papermill.execute_notebook(str(notebook), str(tmp), parameters=dict(params),
+                                           cwd=str(cwd or notebook.parent), kernel_name=kernel,
+                                           progress_bar=progress, log_output=False)
+            except papermill.PapermillExecutionError as err:
+                os.replace(tmp, failed)
+                raise NotebookError(f"{notebook}: cell {err.exec_count} failed: {err.ename}: "
+                                    f"{err.evalue} (the executed notebook: {failed})") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    failed.unlink(missing_ok=True)
+    return output
