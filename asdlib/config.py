@@ -207,8 +207,8 @@ SYSTEMS = ("AE baseline", "MBv2 baseline", *VARIANTS)
 #: fits in 20 minutes on two CPU cores) and ``tiny`` (the smoke test: one epoch).
 SETTINGS = {
     "paper": ({}, {}, {}),
-    "book": (dict(epochs=10), dict(epochs=2, lr=3e-4, train_hop=32, test_hop=16),
-             dict(epochs=2, lr=3e-4, train_hop=32, test_hop=16)),
+    "book": (dict(epochs=5), dict(epochs=2, lr=3e-4, train_hop=32, test_hop=32),
+             dict(epochs=2, lr=3e-4, train_hop=32, test_hop=32)),
     "tiny": (dict(epochs=1), dict(epochs=1, lr=3e-4, train_hop=32, test_hop=32),
              dict(epochs=1, lr=3e-4, train_hop=32, test_hop=32)),
 }
