@@ -17,6 +17,12 @@ SOURCE = ("Cai et al., A Contrastive Semi-Supervised Learning Framework for Anom
 COLUMNS = ("fan", "gearbox", "slider", "ToyTrain", "ToyCar", "pump", "valve")
 
 
+def _table(rows: dict[str, tuple], columns: list[str]) -> pd.DataFrame:
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    table.index.name = "Model"
+    return table
+
+
 def ablation_table() -> pd.DataFrame:
     """The poster's ablation on the development set: score (%) per machine type and the official score."""
     rows = {
@@ -25,9 +31,7 @@ def ablation_table() -> pd.DataFrame:
         "+ MF": (64.08, 65.38, 59.83, 49.69, 55.38, 59.50, 53.74, 57.75),
         "+ CL, MF": (64.45, 67.16, 58.66, 51.89, 56.15, 57.27, 53.46, 57.99),
     }
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=[*COLUMNS, "Score"])
-    table.index.name = "Model"
-    return table
+    return _table(rows, [*COLUMNS, "Score"])
 
 
 def challenge_table() -> pd.DataFrame:
@@ -38,6 +42,4 @@ def challenge_table() -> pd.DataFrame:
         "1st": (66.798, 61.01, 63.07, 83.18, 69.15, 75.27, 86.76, 65.36),
         "Ours best": (60.966, 90.68, 58.00, 77.34, 47.49, 53.81, 77.82, 53.53),
     }
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=["Score", *COLUMNS])
-    table.index.name = "Model"
-    return table
+    return _table(rows, ["Score", *COLUMNS])
