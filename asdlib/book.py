@@ -31,7 +31,7 @@ import yaml
 
 from ._atomic import write_text_atomic
 from .layout import resolve_data_root
-from .notebooks import NotebookError, execute_notebook, notebook_parameters
+from .notebooks import NotebookError, check_parameters, execute_notebook, notebook_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the book's source is made of, besides the notebooks: copied into ``src/``.
@@ -111,16 +111,26 @@ def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = N
             print(f"[book] {name}: {timings[-1]['seconds']:.0f} s", flush=True)
 
     start = t0 = time.perf_counter()
+    data_root = out / "data" if data is None else Path(data).expanduser().resolve()
+    if data is not None:
+        resolve_data_root(data_root)  # a clear error before anything runs
+    common = {"data": str(data_root), "runs": str(out / "runs"), "cache": str(out / "cache"),
+              "settings": settings, "seed": seed, "device": device, "synth_profile": "",
+              **(params or {})}
+    notebooks = toc_notebooks(root)
+    given_to = {}  # every notebook's parameters, checked before the first one runs
+    for nb in notebooks:
+        declared = notebook_parameters(nb)
+        given_to[nb] = {k: v for k, v in common.items() if k in declared}
+        check_parameters(nb, given_to[nb])
+    unused = sorted(set(params or {}) - {k for g in given_to.values() for k in g})
+    if unused:
+        raise NotebookError(f"no chapter has a parameter named {', '.join(map(repr, unused))}")
     if data is None:
         from .synth import synthesize
 
-        data_root = out / "data"
         synthesize(data_root, profile=profile, seed=seed, progress=progress)
         step(f"synthetic data ({profile})", t0)
-    else:
-        data_root = Path(data).expanduser().resolve()
-        resolve_data_root(data_root)  # a clear error before any notebook runs
-
     src = out / "src"
     if src.exists():
         shutil.rmtree(src)
@@ -130,13 +140,8 @@ def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = N
             shutil.copytree(root / name, src / name)
         else:
             shutil.copy2(root / name, src / name)
-    common = {"data": str(data_root), "runs": str(out / "runs"), "cache": str(out / "cache"),
-              "settings": settings, "seed": seed, "device": device, "synth_profile": "",
-              **(params or {})}
-    notebooks = toc_notebooks(root)
     for nb in notebooks:
-        declared = notebook_parameters(nb)
-        given = {k: v for k, v in common.items() if k in declared}
+        given = given_to[nb]
         t0 = time.perf_counter()
         if progress:
             print(f"[book] running {nb.relative_to(root)} with {given}", flush=True)

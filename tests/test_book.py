@@ -154,3 +154,12 @@ def test_the_book_opens_in_a_browser_without_console_errors(built):
     assert not errors, errors
     for name in ("intro", "07_results"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def test_a_bad_book_parameter_stops_the_build_before_anything_is_written(tmp_path):
+    out = tmp_path / "_build"
+    with pytest.raises(NotebookError, match="no chapter has a parameter named 'epochz'"):
+        build_book(out, profile="tiny", settings="tiny", params={"epochz": 3}, progress=False)
+    with pytest.raises(NotebookError, match="parameter 'seeds' must be list"):
+        build_book(out, profile="tiny", settings="tiny", params={"seeds": 3}, progress=False)
+    assert not (out / "data").exists() and not (out / "src").exists()
