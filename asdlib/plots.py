@@ -58,6 +58,24 @@ def spectrograms(specs: Mapping[str, np.ndarray], *, shared_scale: bool = True,
     return fig
 
 
+def spectrogram_grid(columns: Mapping[str, Mapping[str, np.ndarray]], *, unit: str = "dB") -> plt.Figure:
+    """Columns of spectrograms (e.g. one per machine type: as recorded, then filtered).
+
+    ``columns``: column title -> (row title -> array of shape (n_mels, frames)).
+    Each column shares one colour scale, so that its panels compare.
+    """
+    n_cols = len(columns)
+    n_rows = max(len(rows) for rows in columns.values())
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.9 * n_cols, 3.3 * n_rows), squeeze=False)
+    for j, (col, rows) in enumerate(columns.items()):
+        lo = min(float(np.min(m)) for m in rows.values())
+        hi = max(float(np.max(m)) for m in rows.values())
+        for i, (row, m) in enumerate(rows.items()):
+            im = _spec(axes[i, j], m, f"{col}, {row}", vmin=lo, vmax=hi)
+        fig.colorbar(im, ax=axes[:, j].tolist(), shrink=0.8, label=unit)
+    return fig
+
+
 def history(history: pd.DataFrame, columns: Sequence[str], *, titles: Sequence[str] | None = None,
             selected: int | None = None) -> plt.Figure:
     """Training curves: one panel per quantity, training and validation lines where both exist.
