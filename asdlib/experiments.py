@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .config import TrainConfig
-from .layout import group_by_cell, list_clips, machine_types
+from .layout import machine_types
 from .metrics import cell_metrics, hmean
 from .paper import COLUMNS
 from .pipeline import SystemRun, data_folder, run_system
@@ -40,20 +40,24 @@ def run_folder(out_dir: str | Path, system: str, seed: int) -> Path:
     return Path(out_dir) / slug(system) / f"seed-{seed}"
 
 
-def run_cells(run: SystemRun, data_root: str | Path) -> pd.DataFrame:
-    """AUC and pAUC of one run's test scores, one row per (section, domain) cell."""
-    test = run.scores[run.scores["split"] == "test"].set_index("name")["score"]
-    clips = list_clips(data_folder(data_root, run.dataset), run.machine, split="test")
-    if any(c.y_true is None for c in clips):
-        raise ValueError(f"{clips[0].path.parent}: the test clips carry no labels; evaluate the "
-                         f"submission with ground truth instead (asdlib evaluate)")
+def cells_from_scores(scores: pd.DataFrame, machine: str) -> pd.DataFrame:
+    """AUC and pAUC per (section, domain) cell of a run's ``scores.csv`` (its labelled test rows)."""
+    test = scores[scores["split"] == "test"]
+    if test.empty or not test["label"].isin(["normal", "anomaly"]).all():
+        raise ValueError(f"{machine}: the test clips carry no labels (or none were scored); evaluate "
+                         f"the submission with ground truth instead (asdlib evaluate)")
     rows = []
-    for (machine, section, domain), group in group_by_cell(clips).items():
-        m = cell_metrics([c.y_true for c in group], test.loc[[c.name for c in group]].to_numpy(),
+    for (section, domain), g in test.groupby(["section", "domain"], sort=True):
+        m = cell_metrics((g["label"] == "anomaly").astype(int).to_numpy(), g["score"].to_numpy(),
                          where=f"{machine} section {section} {domain}: ")
         rows.append({"machine": machine, "section": section, "domain": domain,
                      "AUC": m["AUC"], "pAUC": m["pAUC"]})
     return pd.DataFrame(rows)
+
+
+def run_cells(run: SystemRun) -> pd.DataFrame:
+    """AUC and pAUC of one run's test scores, one row per (section, domain) cell."""
+    return cells_from_scores(run.scores, run.machine)
 
 
 def run_systems(data_root: str | Path, out_dir: str | Path, configs: Mapping[str, TrainConfig], *,
@@ -74,7 +78,7 @@ def run_systems(data_root: str | Path, out_dir: str | Path, configs: Mapping[str
             for machine in machines:
                 run = run_system(data_root, machine, config.replace(seed=int(seed)), out,
                                  cache_dir=cache_dir, device=device, progress=progress)
-                frames.append(run_cells(run, data_root).assign(system=system, seed=int(seed)))
+                frames.append(run_cells(run).assign(system=system, seed=int(seed)))
     cells = pd.concat(frames, ignore_index=True)
     return cells[["system", "seed", "machine", "section", "domain", "AUC", "pAUC"]]
 
@@ -109,22 +113,56 @@ def machine_order(machines) -> list[str]:
     return [m for m in COLUMNS if m in machines] + [m for m in machines if m not in COLUMNS] + [SCORE]
 
 
-def mean_std_table(scores: pd.DataFrame, value: str = "score"
+#: The columns of :func:`scores_by_machine` that :func:`seed_summary` averages over seeds.
+VALUES = ("score", "source", "target", "AUC", "pAUC")
+
+
+def seed_summary(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds, per (system, machine type), of every value.
+
+    One row per system and machine type (``"Score"``: the official score), in
+    order of appearance: ``system, machine, seeds`` (how many), then
+    ``<value>_mean`` and ``<value>_std`` for each of :data:`VALUES` (the
+    standard deviation is empty for a single seed).  This long table is what
+    ``asdlib run`` gathers into ``results.csv`` and what the results chapter reads.
+    """
+    rows = []
+    for (system, machine), g in scores.groupby(["system", "machine"], sort=False):
+        row = {"system": system, "machine": machine, "seeds": int(g["seed"].nunique())}
+        for v in VALUES:
+            vals = g[v].dropna()
+            row[f"{v}_mean"] = float(vals.mean()) if len(vals) else np.nan
+            row[f"{v}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["system", "machine", "seeds",
+                                       *[f"{v}_{s}" for v in VALUES for s in ("mean", "std")]])
+
+
+def summary_tables(summary: pd.DataFrame, value: str = "score"
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Mean and standard deviation over seeds of one column of :func:`scores_by_machine`.
+    """One value of a :func:`seed_summary` table in the poster's layout.
 
     Returns ``(mean, std, table)``: systems as rows (in order of appearance),
     machine types in the poster's order and ``"Score"`` as columns; ``table``
     holds ``"mean ± std"`` strings (the mean alone for a single seed).
     """
-    systems = list(dict.fromkeys(scores["system"]))
-    order = machine_order(scores["machine"])
-    grouped = scores.groupby(["system", "machine"])[value]
-    mean = grouped.mean().unstack().reindex(index=systems, columns=order)
-    std = grouped.std(ddof=1).unstack().reindex(index=systems, columns=order)
+    if value not in VALUES:
+        raise ValueError(f"value must be one of {', '.join(VALUES)}, got {value!r}")
+    systems = list(dict.fromkeys(summary["system"]))
+    order = machine_order(summary["machine"])
+    mean = summary.pivot(index="system", columns="machine", values=f"{value}_mean")
+    std = summary.pivot(index="system", columns="machine", values=f"{value}_std")
+    mean, std = (t.reindex(index=systems, columns=order).astype(float) for t in (mean, std))
+    mean.columns.name = std.columns.name = None
     table = mean.copy().astype(object)
     for s in mean.index:
         for m in mean.columns:
             mu, sd = mean.loc[s, m], std.loc[s, m]
             table.loc[s, m] = ("" if np.isnan(mu) else f"{mu:.2f}") + ("" if np.isnan(sd) else f" ± {sd:.2f}")
     return mean, std, table
+
+
+def mean_std_table(scores: pd.DataFrame, value: str = "score"
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`summary_tables` of :func:`seed_summary`: means and standard deviations over seeds."""
+    return summary_tables(seed_summary(scores), value)
