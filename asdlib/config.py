@@ -12,6 +12,7 @@ are scored (:data:`SCORING_FIELDS`) may differ.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Mapping
 
 from .features import FeatureConfig
 
@@ -214,6 +215,36 @@ SETTINGS = {
 }
 
 
+#: Fields that cannot be overridden for every system: they name the system or the run.
+NOT_OVERRIDABLE = ("model", "seed", "features")
+
+
+def check_overrides(overrides: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
+    """Refuse names that are not :class:`TrainConfig` fields and values of another type than the field's.
+
+    What a grid's or a chapter's ``config`` parameter may hold; an int is
+    accepted for a float field.  The values themselves are checked when the
+    configurations are built (:func:`system_configs`).
+    """
+    defaults = TrainConfig()
+    known = [f.name for f in fields(TrainConfig) if f.name not in NOT_OVERRIDABLE]
+    problems = []
+    for name, value in overrides.items():
+        if name in NOT_OVERRIDABLE:
+            problems.append(f"{name!r} cannot be overridden here (it names the system or the run)")
+        elif name not in known:
+            problems.append(f"{name!r} is not a training setting (known: {', '.join(known)})")
+        else:
+            kind = type(getattr(defaults, name))
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if kind is float \
+                else (type(value) is kind)
+            if not ok:
+                problems.append(f"{name!r} must be {kind.__name__}, got {type(value).__name__} {value!r}")
+    if problems:
+        raise ValueError(f"{where}configuration overrides: " + "; ".join(problems))
+    return dict(overrides)
+
+
 def system_configs(settings: str = "paper", **overrides) -> dict[str, TrainConfig]:
     """Every system of :data:`SYSTEMS` under named settings (:data:`SETTINGS`), in that order.
 
@@ -226,3 +257,15 @@ def system_configs(settings: str = "paper", **overrides) -> dict[str, TrainConfi
     return {"AE baseline": baseline_config("ae", **{**ae, **extra}),
             "MBv2 baseline": baseline_config("mbv2", **{**mbv2, **extra}),
             **variant_configs(contrastive_config(**{**framework, **extra}))}
+
+
+def system_config(system: str, settings: str = "paper", *, seed: int = 0,
+                  overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """One system of :data:`SYSTEMS` under named settings, with some training settings overridden.
+
+    What one run of a grid trains (``notebooks/08_run.ipynb``); every problem
+    (unknown system or settings, a bad override) is a :class:`ValueError`.
+    """
+    if system not in SYSTEMS:
+        raise ValueError(f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)}")
+    return system_configs(settings, seed=seed, **check_overrides(overrides or {}))[system]
