@@ -137,7 +137,10 @@ def execute_notebook(notebook: str | Path, output: str | Path, params: Mapping[s
             try:
                 papermill.execute_notebook(str(notebook), str(tmp), parameters=dict(params),
                                            cwd=str(cwd or notebook.parent), kernel_name=kernel,
-                                           progress_bar=progress, log_output=False)
+                                           progress_bar=progress, log_output=False,
+                                           # the kernel's own log (its "running over TCP without
+                                           # encryption" warning) is not the notebook's output
+                                           extra_arguments=["--IPKernelApp.log_level=ERROR"])
             except papermill.PapermillExecutionError as err:
                 os.replace(tmp, failed)
                 raise NotebookError(f"{notebook}: cell {err.exec_count} failed: {err.ename}: "
