@@ -231,6 +231,12 @@ def bars(mean: pd.DataFrame, std: pd.DataFrame | None = None, *, ylabel: str = "
     if chance is not None:
         ax.axhline(chance, color="0.4", ls=":", lw=1, label="chance")
     ax.set(xticks=x, xticklabels=cols, ylabel=ylabel, title=title)
+    if not rows:
+        ax.text(0.5, 0.5, "none of these systems was measured", ha="center", va="center",
+                transform=ax.transAxes, color="0.4")
+        ax.set_ylim(0, 100)
+        fig.tight_layout()
+        return fig
     lo = np.nanmin(mean.to_numpy(dtype=float))
     ax.set_ylim(max(0.0, min(40.0, lo - 5)), 100)
     ax.legend(fontsize=8, ncol=min(3, len(rows)), loc="upper right")
