@@ -117,13 +117,15 @@ def official_score(cells: pd.DataFrame) -> float:
     return hmean(np.concatenate([cells["AUC"].to_numpy(), cells["pAUC"].to_numpy()]))
 
 
-def score_table(cells: pd.DataFrame) -> pd.DataFrame:
+def score_table(cells: pd.DataFrame, *, blanks: bool = False) -> pd.DataFrame:
     """The table as the book and the poster show it, in percent.
 
     One row per machine type: harmonic means of AUC and pAUC over all its
     cells, then over source and target cells, and the machine type's own
     score (harmonic mean of its AUC and pAUC values together); the last row
-    is the official score over all machine types.
+    is the official score over all machine types.  ``blanks``: empty strings
+    instead of NaN where a value does not exist (the official score's
+    per-domain cells), for display.
     """
     rows = {}
     for machine, g in cells.groupby("machine", sort=False):
@@ -140,4 +142,5 @@ def score_table(cells: pd.DataFrame) -> pd.DataFrame:
     table.loc["official score", "score"] = official_score(cells)
     table.loc["official score", ["AUC", "pAUC"]] = [hmean(cells["AUC"]), hmean(cells["pAUC"])]
     table.index.name = "machine"
-    return (100 * table).round(2)
+    table = (100 * table).round(2)
+    return table.astype(object).where(table.notna(), "") if blanks else table

@@ -92,6 +92,7 @@ def test_every_chapter_renders_with_its_figures_and_no_error(built):
         text = path.read_text(encoding="utf-8")
         assert "Traceback" not in text and "output traceback" not in text, f"error output in {page}"
         assert not re.search(r"\b\w+Error\b(?!Boundary)", re.sub(r"<[^>]+>", " ", text)), page
+        assert "output stderr" not in text, f"{page} prints to stderr (a warning?)"
         images = re.findall(r'<img[^>]+src="([^"]+)"', text)
         for src in images:
             if src.startswith(("http:", "https:", "data:")):
