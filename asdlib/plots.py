@@ -84,8 +84,12 @@ def history(history: pd.DataFrame, columns: Sequence[str], *, titles: Sequence[s
     ``selected``: the epoch whose weights were kept, marked by a dotted line.
     """
     n = len(columns)
-    fig, axes = plt.subplots(1, n, figsize=(4.0 * n, 3.0), squeeze=False)
-    for k, (ax, col) in enumerate(zip(axes[0], columns)):
+    ncols = n if n <= 3 else -(-n // 2)  # four panels: 2 x 2, five or six: 3 + 3
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.0 * ncols, 3.0 * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for k, (ax, col) in enumerate(zip(axes.flat, columns)):
         for prefix, style in (("train_", "-o"), ("val_", "--s")):
             if prefix + col in history:
                 ax.plot(history["epoch"], history[prefix + col], style, ms=3,
