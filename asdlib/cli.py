@@ -1,4 +1,4 @@
-"""The ``asdlib`` command line: ``synth``, ``baseline``, ``ablation``, ``book`` and ``evaluate``."""
+"""The ``asdlib`` command line: ``synth``, ``baseline``, ``ablation``, ``book``, ``run`` and ``evaluate``."""
 from __future__ import annotations
 
 import argparse
@@ -122,6 +122,59 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import ast
+    import signal
+
+    from .batch import run_grid
+    from .grid import make_grid, read_grid_file
+
+    file = read_grid_file(args.grid) if args.grid else {}
+    where = f"{args.grid}: " if args.grid else ""
+    seeds = None
+    if args.seeds is not None:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ValueError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from None
+    params = dict(parse_assignment(a) for a in args.set or [])
+    if args.device is not None:
+        params["device"] = args.device
+    overrides = None
+    if args.override:
+        overrides = []
+        for text in args.override:
+            try:
+                overrides.append(ast.literal_eval(text))
+            except (ValueError, SyntaxError):
+                raise ValueError(f"--override {text!r}: expected a mapping such as "
+                                 f"\"{{'config': {{'lr': 0.0001}}}}\"") from None
+    grid = make_grid(file, where=where, data=args.data, machines=_machines(args.machines),
+                     systems=args.systems, seeds=seeds, settings=args.settings, params=params or None,
+                     overrides=overrides, synth=args.synth, notebook=args.notebook)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a terminated run cleans up as on Ctrl-C
+    try:
+        report = run_grid(grid, args.out, workers=args.workers, scheduler=args.scheduler,
+                          progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"asdlib run: interrupted; complete runs are kept in {args.out}/runs, and the same command "
+              f"resumes the grid", file=sys.stderr)
+        return 130
+    minutes = report.seconds / 60
+    print(f"\n{len(report.outcomes)} runs in {minutes:.1f} min: {report.count('complete')} complete, "
+          f"{report.count('skipped')} skipped (complete before), {report.count('failed')} failed")
+    print(f"results: {report.files['results']} and {report.files['markdown'].name}; "
+          f"submission folders: {report.files['submissions']}/<system>/seed-<n>/")
+    if report.failures:
+        print(f"\n{len(report.failures)} failed run(s) (executed notebooks kept; the same command "
+              f"runs them again):", file=sys.stderr)
+        for o in report.failures:
+            print(f"  {o.run.name}: {o.error.splitlines()[0] if o.error else 'failed'}\n"
+                  f"    notebook: {o.notebook}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asdlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +250,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a notebook parameter, for every notebook that has it (repeatable)")
     p.add_argument("--quiet", action="store_true", help="less output")
     p.set_defaults(func=_cmd_book)
+
+    p = sub.add_parser("run", help="run a grid of notebooks (machine types x systems x seeds x overrides) "
+                                   "on a Dask cluster, resumably, and gather the results")
+    p.add_argument("grid", nargs="?", type=Path,
+                   help="grid file (.yml, .yaml or .toml); the options below replace its keys")
+    p.add_argument("--out", required=True, type=Path,
+                   help="output folder: runs/<run>/ (notebook, result.json), results.csv/.md, submissions/")
+    p.add_argument("--data", type=Path, help="folder holding dev_data/")
+    p.add_argument("--machines", help="comma-separated machine types (default: all in dev_data/)")
+    p.add_argument("--systems", nargs="+", metavar="SYSTEM",
+                   help="systems by name or folder name: ae-baseline mbv2-baseline mbv2 cl mf cl-mf "
+                        "(default: all six)")
+    p.add_argument("--seeds", help="comma-separated seeds (default: 0)")
+    p.add_argument("--settings", choices=["paper", "book", "tiny"],
+                   help="training settings (default: paper, the official ones)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="a parameter of the run notebook for every run, e.g. \"config={'epochs': 5}\"")
+    p.add_argument("--override", action="append", metavar="MAPPING",
+                   help="one more set of parameters that multiplies the grid (repeatable), "
+                        "e.g. \"{'config': {'lr': 0.0001}}\"; '{}' keeps a run without")
+    p.add_argument("--device", help="device parameter of every run: cpu, cuda (default: CUDA when present)")
+    p.add_argument("--workers", type=int,
+                   help="workers of the local Dask cluster (default: one per GPU, else one per CPU core, at most 8)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="use the Dask cluster of this scheduler (tcp://host:8786) instead of a local one")
+    p.add_argument("--synth", metavar="PROFILE",
+                   help="write synthetic data of this profile into --data first when it holds none")
+    p.add_argument("--notebook", type=Path, help="the notebook run per grid cell (default: notebooks/08_run.ipynb)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("evaluate", help="score a folder of submission files as the official evaluator")
     p.add_argument("submission", type=Path, help="folder of anomaly_score_*.csv and decision_result_*.csv")

@@ -1,0 +1,356 @@
+"""Running a grid: every run's notebook executed with papermill on a Dask cluster, resumably.
+
+:func:`run_grid` is what ``asdlib run`` does.  Under ``out``::
+
+    grid.json                 the grid as resolved (data, axes, settings), for the record
+    runs/<name>/<name>.ipynb  each run's executed notebook (<name>.failed.ipynb when a cell failed)
+    runs/<name>/result.json   its metrics, parameters, versions, data identity, seed and wall time
+    runs/<name>/work/         its model, history, clip scores and submission files
+    cache/                    the log-mel cache, shared by the runs
+    results.csv, results.md   the gathered table (:mod:`asdlib.gather`), cells.csv, scores.csv
+    submissions/<system>/seed-<n>/   DCASE submission folders (``asdlib evaluate`` reads them)
+    summary.json              the last invocation: every run's status and the failures
+
+A run is *complete* when its ``result.json`` (written last, atomically)
+says so and its notebook exists; a re-run skips it.  Any other run folder
+is what an interrupted or failed run left: it is removed and the run done
+again from scratch.  A failed run keeps its executed notebook (with the
+error) and the others go on; :func:`run_grid` reports the failures.
+
+The runs are tasks of a Dask distributed cluster: a local one by default
+(``workers`` processes, one run each at a time; on a machine with GPUs,
+one worker per GPU, each run seeing only its own GPU), or the cluster whose
+scheduler ``scheduler`` names (its workers must see the same paths).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from . import __version__
+from ._atomic import write_text_atomic
+from .book import ROOT, describe_data
+from .experiments import cells_from_scores, run_folder, scores_by_machine
+from .gather import gather
+from .grid import RESULT, Grid, GridError, RunSpec, check, describe, expand, read_result
+from .layout import list_clips, machine_types, resolve_data_root
+from .notebooks import NotebookError, execute_notebook, failed_path
+from .pipeline import SUBMISSION_DIR, data_folder
+
+LOCK = ".asdlib-run.lock"
+
+
+@dataclass
+class Outcome:
+    """What became of one run in one invocation: ``complete``, ``skipped`` (complete before) or ``failed``."""
+
+    run: RunSpec
+    status: str
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def notebook(self) -> Path:
+        return failed_path(self.run.notebook) if self.status == "failed" else self.run.notebook
+
+
+@dataclass
+class GridReport:
+    out: Path
+    outcomes: list[Outcome]
+    seconds: float
+    files: dict[str, Path] = field(default_factory=dict)  # what gathering wrote
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+
+# ---------------------------------------------------------------- one run (runs on a worker)
+
+
+def versions() -> dict[str, Any]:
+    """The versions a run ran with: Python, the main packages, the platform and the source commit."""
+    import dask
+    import distributed
+    import numpy
+    import papermill
+    import torch
+
+    out = {"asdlib": __version__, "python": platform.python_version(), "torch": torch.__version__,
+           "numpy": numpy.__version__, "pandas": pd.__version__, "papermill": papermill.__version__,
+           "dask": dask.__version__, "distributed": distributed.__version__,
+           "platform": platform.platform(), "cuda": torch.version.cuda if torch.cuda.is_available() else None}
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        out["git"] = (head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")) \
+            if head.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        out["git"] = None
+    return out
+
+
+def _metrics(run: RunSpec) -> tuple[dict, dict]:
+    """Metrics of a finished run from the files its notebook left, and its run.json."""
+    folder = run_folder(run.work, run.system, run.seed) / "dev" / run.machine
+    try:
+        scores = pd.read_csv(folder / "scores.csv", dtype={"section": str})
+        info = json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError) as err:
+        raise RuntimeError(f"{folder}: the notebook finished without its scores ({err})") from None
+    cells = cells_from_scores(scores, run.machine)
+    row = scores_by_machine(cells.assign(system=run.system, seed=run.seed))
+    row = row[row["machine"] == run.machine].iloc[0]
+    metrics = {k: float(row[k]) for k in ("score", "source", "target", "AUC", "pAUC")}
+    metrics["threshold"] = info["threshold"]
+    metrics["cells"] = cells.drop(columns="machine").to_dict(orient="records")
+    return metrics, info
+
+
+def execute_run(run: RunSpec, context: dict) -> dict:
+    """Run one grid cell from scratch: execute its notebook, then write its result file.
+
+    A Dask task.  ``context``: ``data`` (the data set's identity per machine
+    type), ``threads`` (OpenMP threads of the run's kernel) and ``gpus`` (GPU
+    ids of a local cluster: the worker named ``i`` runs on ``gpus[i]``).
+    Returns a dict: status, seconds, error.
+    """
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    shutil.rmtree(run.folder, ignore_errors=True)  # whatever an interrupted or failed attempt left
+    run.folder.mkdir(parents=True)
+    env = {k: str(context["threads"]) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+           if context.get("threads")}
+    if context.get("gpus"):
+        from distributed import get_worker
+
+        index = int(get_worker().name) % len(context["gpus"])
+        env["CUDA_VISIBLE_DEVICES"] = str(context["gpus"][index])
+    try:
+        execute_notebook(context["notebook"], run.notebook, run.params, env=env)
+        metrics, info = _metrics(run)
+    except NotebookError as err:
+        return {"status": "failed", "seconds": time.perf_counter() - t0, "error": str(err)}
+    except Exception as err:  # noqa: BLE001: any other failure is this run's, reported, not raised
+        return {"status": "failed", "seconds": time.perf_counter() - t0,
+                "error": f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"}
+    seconds = time.perf_counter() - t0
+    result = {"status": "complete", "run": run.name, "machine": run.machine, "system": run.system,
+              "seed": run.seed, "override": run.override, "label": run.label,
+              "metrics": metrics, "parameters": dict(run.params), "config": info["config"],
+              "notebook": run.notebook.name, "source_notebook": str(context["notebook"]),
+              "data": context["data"][run.machine], "versions": versions(),
+              "host": platform.node(), "env": env,
+              "started": started.isoformat(timespec="seconds"), "wall_seconds": round(seconds, 2)}
+    write_text_atomic(run.folder / RESULT, json.dumps(result, indent=2, default=str))
+    return {"status": "complete", "seconds": seconds, "error": ""}
+
+
+# ---------------------------------------------------------------- the grid
+
+
+def data_identity(data_root: Path, machine: str) -> dict:
+    """What names one machine type's development data: path, clip count, a fingerprint, synthetic or not.
+
+    The fingerprint is a SHA-256 over every clip's relative path and size.
+    """
+    from .synth.generate import MARKER
+
+    folder = data_folder(data_root, "dev")
+    clips = list_clips(folder, machine)
+    digest = hashlib.sha256()
+    for c in sorted(clips, key=lambda c: c.path):
+        digest.update(f"{c.path.relative_to(folder)}\t{c.path.stat().st_size}\n".encode())
+    marker = next((p / MARKER for p in (folder, folder.parent) if (p / MARKER).exists()), None)
+    return {"path": str(folder), "machine": machine, "clips": len(clips),
+            "fingerprint": "sha256:" + digest.hexdigest(),
+            "synthetic": json.loads(marker.read_text()) if marker else None}
+
+
+def _gpus() -> list[int]:
+    try:
+        import torch
+
+        return list(range(torch.cuda.device_count()))
+    except Exception:  # noqa: BLE001: no usable CUDA is no GPU
+        return []
+
+
+def default_workers(gpus: Sequence[int]) -> int:
+    """One worker per GPU; without GPUs, one per CPU core, at most 8.
+
+    On the project's 2-core machine a tiny grid ran 1.59x faster on two
+    single-threaded workers than on one worker with two threads
+    (``bench/grid.py``).
+    """
+    return len(gpus) if gpus else max(1, min(8, os.cpu_count() or 1))
+
+
+@contextlib.contextmanager
+def _lock(out: Path):
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GridError(f"{out}: another `asdlib run` is using this folder") from None
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
+
+
+@contextlib.contextmanager
+def _dask(workers: int, scheduler: str | None, gpus: Sequence[int]):
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, timeout="30s") as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      memory_limit=0, silence_logs=logging.ERROR,
+                      resources={"GPU": 1} if gpus else None) as cluster, Client(cluster) as client:
+        yield client
+
+
+def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, scheduler: str | None = None,
+             progress: bool = True, log: Callable[[str], None] = print) -> GridReport:
+    """Run every run of ``grid`` that is not complete yet, then gather all of them. See the module docstring.
+
+    Bad parameters raise before anything is written (:func:`asdlib.grid.check`).
+    """
+    t0 = time.perf_counter()
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    out = Path(out).resolve()
+    has_data = (grid.data / "dev_data").is_dir() or grid.data.name == "dev_data"
+    if has_data:
+        found = machine_types(data_folder(grid.data, "dev"))
+    elif grid.synth:
+        from .layout import MACHINE_TYPES
+
+        found = None
+        bad = [m for m in grid.machines if m not in MACHINE_TYPES]
+        if bad:
+            raise NotebookError(f"the grid cannot start: synthetic data has no machine type {bad[0]!r} "
+                                f"(it has {', '.join(MACHINE_TYPES)})")
+    else:
+        raise NotebookError(f"{grid.data}: no dev_data/ folder; give the DCASE data, or make synthetic "
+                            f"data there first (asdlib synth --out {grid.data} --profile tiny, or the "
+                            f"grid's `synth` key)")
+    machines = list(grid.machines) or list(found or [])
+    runs = expand(grid, out, machines or ["?"])
+    check(grid, runs, found)  # nothing is written before this passes
+    with _lock(out):
+        if not has_data:
+            from .synth import synthesize
+
+            log(f"{grid.data} holds no dev_data/: writing the synthetic {grid.synth!r} profile there")
+            synthesize(grid.data, profile=grid.synth, seed=0, machines=list(grid.machines) or None,
+                       progress=progress)
+            found = machine_types(data_folder(grid.data, "dev"))
+            machines = list(grid.machines) or found
+            runs = expand(grid, out, machines)
+            check(grid, runs, found)
+        identity = {m: data_identity(grid.data, m) for m in machines}
+        done = {r.name: r for r in runs if _still_valid(r, read_result(r), identity[r.machine])}
+        write_text_atomic(out / "grid.json", json.dumps(
+            {**grid.as_dict(), "machines": machines, "runs": len(runs),
+             "description": describe_data(grid.data)}, indent=2))
+        log(f"asdlib run: {describe(grid, machines)}")
+        outcomes = {name: Outcome(r, "skipped") for name, r in done.items()}
+        todo = [r for r in runs if r.name not in outcomes]
+        if outcomes:
+            log(f"{len(outcomes)} run(s) complete already: skipped")
+        if todo:
+            _dispatch(todo, outcomes, grid, identity, workers, scheduler, progress, log)
+        files = gather(out, runs, machines)
+    report = GridReport(out=out, outcomes=[outcomes[r.name] for r in runs],
+                        seconds=time.perf_counter() - t0, files=files)
+    summary = {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "seconds": round(report.seconds, 1),
+               "runs": [{"run": o.run.name, "status": o.status, "seconds": round(o.seconds, 1),
+                         "notebook": str(o.notebook), "error": o.error} for o in report.outcomes]}
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    return report
+
+
+def _still_valid(run: RunSpec, result: dict | None, identity: dict) -> bool:
+    """Whether a run's result may be kept: complete, with these parameters, on these data.
+
+    A complete run made with other parameters or other data (the same
+    output folder used for another grid) is refused rather than overwritten.
+    """
+    if result is None:
+        return False
+    same_params = result.get("parameters") == json.loads(json.dumps(dict(run.params)))
+    same_data = result.get("data", {}).get("fingerprint") == identity["fingerprint"]
+    if not (same_params and same_data):
+        what = "parameters" if not same_params else "data (its files differ)"
+        raise GridError(f"{run.folder}: this complete run was made with other {what} than the grid "
+                        f"asks for; use another --out, or remove the run's folder to run it again")
+    return True
+
+
+def _dispatch(todo: list[RunSpec], outcomes: dict[str, Outcome], grid: Grid, identity: dict,
+              workers: int | None,
+              scheduler: str | None, progress: bool, log: Callable[[str], None]) -> None:
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    gpus = [] if scheduler else _gpus()
+    workers = min(workers or default_workers(gpus), len(todo))
+    # a local cluster shares this machine's cores among its workers; a remote cluster's workers
+    # keep the threads their own environment gives them
+    threads = None if scheduler else 1 if gpus else max(1, (os.cpu_count() or 1) // workers)
+    context = {"notebook": grid.notebook, "threads": threads, "gpus": gpus, "data": identity}
+    where = f"scheduler {scheduler}" if scheduler else (
+        f"a local Dask cluster of {workers} worker(s)" + (f", one per GPU ({len(gpus)})" if gpus else
+                                                          f", {threads} thread(s) per run"))
+    log(f"running {len(todo)} run(s) on {where}")
+    with _dask(workers, scheduler, gpus) as client:
+        resources = None
+        if gpus or any("GPU" in w.get("resources", {}) for w in client.scheduler_info()["workers"].values()):
+            resources = {"GPU": 1}  # one run per GPU at a time
+        futures = {client.submit(execute_run, run, context, key=f"asdlib-run-{run.name}", pure=False,
+                                 resources=resources): run for run in todo}
+        bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress, file=sys.stdout)
+        say = bar.write if progress else log
+        try:
+            for future in as_completed(futures):
+                run = futures[future]
+                try:
+                    res = future.result()
+                except Exception as err:  # noqa: BLE001: a worker that died (KilledWorker) or the like
+                    res = {"status": "failed", "seconds": 0.0, "error": f"{type(err).__name__}: {err}"}
+                outcomes[run.name] = Outcome(run, res["status"], res["seconds"], res["error"])
+                mark = "ok" if res["status"] == "complete" else "FAILED"
+                say(f"  {mark:6s} {run.name} ({res['seconds']:.0f} s)"
+                          + (f": {res['error'].splitlines()[0]}" if res["error"] else ""))
+                bar.update()
+                bar.set_postfix(complete=sum(o.status == "complete" for o in outcomes.values()),
+                                failed=sum(o.status == "failed" for o in outcomes.values()))
+        finally:
+            bar.close()

@@ -1,0 +1,152 @@
+"""Gathering a grid's result files into one table and into DCASE submission folders.
+
+Every complete run's ``result.json`` holds the AUC and pAUC of each of its
+(section, domain) cells.  :func:`gather` stacks those cells, computes the
+scores per machine type and the official score of every (system, seed)
+that has all the grid's machine types (:func:`asdlib.experiments.scores_by_machine`),
+and the mean and standard deviation over seeds
+(:func:`asdlib.experiments.seed_summary`).  It writes, under the grid's
+output folder:
+
+* ``results.csv``: that summary, one row per system and machine type (and
+  ``"Score"``, the official score): ``seeds``, then ``<value>_mean`` and
+  ``<value>_std`` for score, source, target, AUC and pAUC, in percent;
+* ``results.md``: the same as tables to read;
+* ``scores.csv`` (per seed) and ``cells.csv`` (per cell);
+* ``submissions/<system>/seed-<n>/``: every run's official submission files,
+  one folder per system (with its override) and seed, that ``asdlib
+  evaluate`` scores.
+
+A system that ran with an override is named ``"<system> [<override>]"``.
+:func:`read_results` reads ``results.csv`` back (the results chapter uses it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from ._atomic import write_text_atomic
+from .experiments import SCORE, VALUES, run_folder, scores_by_machine, seed_summary, slug, summary_tables
+from .grid import RunSpec, read_result
+from .pipeline import SUBMISSION_DIR
+
+RESULTS = "results.csv"
+
+
+def run_results(runs: Sequence[RunSpec]) -> list[tuple[RunSpec, dict]]:
+    """The complete runs among ``runs`` and their result files."""
+    return [(run, result) for run in runs if (result := read_result(run)) is not None]
+
+
+def result_cells(results: Sequence[tuple[RunSpec, dict]]) -> pd.DataFrame:
+    """Every cell of every result: system (label), seed, machine, section, domain, AUC, pAUC."""
+    frames = [pd.DataFrame(res["metrics"]["cells"]).assign(system=run.label, seed=run.seed,
+                                                            machine=run.machine)
+              for run, res in results]
+    cols = ["system", "seed", "machine", "section", "domain", "AUC", "pAUC"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    cells = pd.concat(frames, ignore_index=True)[cols]
+    cells["section"] = cells["section"].astype(str).str.zfill(2)
+    return cells
+
+
+def grid_scores(cells: pd.DataFrame, machines: Sequence[str]) -> pd.DataFrame:
+    """:func:`scores_by_machine`, without the official score of a (system, seed) that lacks a machine type."""
+    if cells.empty:
+        return pd.DataFrame(columns=["system", "seed", "machine", *VALUES])
+    scores = scores_by_machine(cells)
+    have = cells.groupby(["system", "seed"])["machine"].agg(lambda m: set(m) >= set(machines))
+    whole = scores.apply(lambda r: r["machine"] != SCORE or bool(have[(r["system"], r["seed"])]), axis=1)
+    return scores[whole].reset_index(drop=True)
+
+
+def _markdown(summary: pd.DataFrame, meta: dict) -> str:
+    lines = ["# Results of `asdlib run`", ""]
+    if meta:
+        lines += [f"- Data: {meta.get('description', meta.get('data'))}",
+                  f"- Settings: `{meta.get('settings')}`; seeds {meta.get('seeds')}; "
+                  f"{meta.get('complete')} of {meta.get('runs')} runs complete", ""]
+    if summary.empty:
+        return "\n".join(lines + ["No run is complete yet.", ""])
+    what = {"score": "Score per machine type (harmonic mean of its AUC and pAUC values) and the "
+                     "official score, percent",
+            "source": "Source domain only", "target": "Target domain only",
+            "AUC": "AUC (harmonic mean over sections and domains)", "pAUC": "pAUC (the same)"}
+    for value in VALUES:
+        table = summary_tables(summary, value)[2]
+        table.index.name = "system"
+        lines += [f"## {what[value]}", "", "Mean ± standard deviation over seeds (the mean alone "
+                  "for one seed).", "", table.to_markdown(disable_numparse=True, colalign=["left"] + ["right"] * len(table.columns)), ""]
+    return "\n".join(lines)
+
+
+def _submissions(out: Path, results: Sequence[tuple[RunSpec, dict]]) -> Path:
+    """Copy every run's submission files into ``submissions/<system>/seed-<n>/``, replacing the old tree."""
+    final, tmp = out / "submissions", out / ".submissions.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for run, _ in results:
+        src = run_folder(run.work, run.system, run.seed) / "dev" / SUBMISSION_DIR
+        dest = tmp / slug(run.system) / f"seed-{run.seed}" if not run.override else \
+            tmp / f"{slug(run.system)}_{run.override}" / f"seed-{run.seed}"
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in sorted(src.glob(f"*_{run.machine}_section_*_test.csv")):
+            shutil.copy2(f, dest / f.name)
+    old = out / ".submissions.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def gather(out: str | Path, runs: Sequence[RunSpec], machines: Sequence[str]) -> dict[str, Path]:
+    """Write the gathered tables and submission folders of ``runs`` under ``out``; return their paths."""
+    out = Path(out)
+    results = run_results(runs)
+    cells = result_cells(results)
+    scores = grid_scores(cells, machines)
+    summary = seed_summary(scores)
+    meta_path = out / "grid.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    if meta:  # the record of the grid says how much of it is complete
+        meta["complete"] = len(results)
+        write_text_atomic(meta_path, json.dumps(meta, indent=2))
+    files = {"results": out / RESULTS, "markdown": out / "results.md", "scores": out / "scores.csv",
+             "cells": out / "cells.csv"}
+    write_text_atomic(files["cells"], cells.to_csv(index=False))
+    write_text_atomic(files["scores"], scores.to_csv(index=False))
+    write_text_atomic(files["results"], summary.to_csv(index=False))
+    write_text_atomic(files["markdown"], _markdown(summary, meta))
+    files["submissions"] = _submissions(out, results)
+    return files
+
+
+def read_results(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """A gathered ``results.csv`` and the ``grid.json`` beside it (``{}`` when absent).
+
+    Errors name the file: a missing file, or a CSV without the columns :func:`gather` writes.
+    """
+    path = Path(path).expanduser()
+    try:
+        summary = pd.read_csv(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such results table (asdlib run writes results.csv)") from None
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable CSV table ({err})") from None
+    need = ["system", "machine", "seeds", *[f"{v}_{s}" for v in VALUES for s in ("mean", "std")]]
+    missing = [c for c in need if c not in summary.columns]
+    if missing:
+        raise ValueError(f"{path}: not a table gathered by asdlib run (missing columns "
+                         f"{', '.join(missing)})")
+    summary[[c for c in need[3:]]] = summary[need[3:]].astype(float)
+    meta_path = path.parent / "grid.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return summary, meta
