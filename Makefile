@@ -12,6 +12,8 @@ DATA    ?=
 PROFILE ?= book
 SETTINGS ?= book
 SEED    ?= 0
+# RESULTS: a results.csv gathered by `asdlib run`, for the results chapter to show (empty: run there)
+RESULTS ?=
 
 .PHONY: book test venv data clean
 
@@ -24,14 +26,16 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 ## make book: execute every chapter with papermill and render the book into _build/html
-##   (synthetic data by default, or DATA=/path/to/dcase; SETTINGS=paper for the official settings)
+##   (synthetic data by default, or DATA=/path/to/dcase; SETTINGS=paper for the official settings;
+##   RESULTS=grid-out/results.csv: the results chapter shows what `asdlib run` gathered)
 book: $(STAMP)
 ifneq ($(strip $(DATA)),)
 	@test -d "$(DATA)/dev_data" || test -d "$(DATA)/eval_data" || \
 	  { echo "make book: DATA=$(DATA) holds no dev_data/ or eval_data/ folder" >&2; exit 2; }
 endif
 	$(VENV)/bin/asdlib book --out $(BUILD) --profile $(PROFILE) --settings $(SETTINGS) --seed $(SEED) \
-	  $(if $(strip $(DATA)),--data "$(DATA)") --set progress=False
+	  $(if $(strip $(DATA)),--data "$(DATA)") $(if $(strip $(RESULTS)),--set results_table="$(abspath $(RESULTS))") \
+	  --set progress=False
 
 ## make test: the unit tests and the end-to-end smoke run
 test: $(STAMP)
