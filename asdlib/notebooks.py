@@ -140,7 +140,7 @@ def execute_notebook(notebook: str | Path, output: str | Path, params: Mapping[s
                                            progress_bar=progress, log_output=False,
                                            # the kernel's own log (its "running over TCP without
                                            # encryption" warning) is not the notebook's output
-                                           extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                           extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
             except papermill.PapermillExecutionError as err:
                 os.replace(tmp, failed)
                 raise NotebookError(f"{notebook}: cell {err.exec_count} failed: {err.ename}: "
