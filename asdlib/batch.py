@@ -287,13 +287,13 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
         if todo:
             _dispatch(todo, outcomes, grid, identity, workers, scheduler, progress, log)
         files = gather(out, runs, machines)
-    report = GridReport(out=out, outcomes=[outcomes[r.name] for r in runs],
-                        seconds=time.perf_counter() - t0, files=files)
-    summary = {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "seconds": round(report.seconds, 1),
-               "runs": [{"run": o.run.name, "status": o.status, "seconds": round(o.seconds, 1),
-                         "notebook": str(o.notebook), "error": o.error} for o in report.outcomes]}
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+        report = GridReport(out=out, outcomes=[outcomes[r.name] for r in runs],
+                            seconds=time.perf_counter() - t0, files=files)
+        summary = {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "seconds": round(report.seconds, 1),
+                   "runs": [{"run": o.run.name, "status": o.status, "seconds": round(o.seconds, 1),
+                             "notebook": str(o.notebook), "error": o.error} for o in report.outcomes]}
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
     return report
 
 
