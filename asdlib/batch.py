@@ -129,6 +129,19 @@ def _metrics(run: RunSpec) -> tuple[dict, dict]:
     return metrics, info
 
 
+def kernel_env(context: dict, worker: str | int | None = None) -> dict[str, str]:
+    """Environment of a run's kernel: its OpenMP threads, and on a local GPU cluster its one GPU.
+
+    Worker ``i`` of a local cluster with GPUs ``context["gpus"]`` runs on
+    ``gpus[i]`` alone (``CUDA_VISIBLE_DEVICES``).
+    """
+    env = {k: str(context["threads"]) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+           if context.get("threads")}
+    if context.get("gpus"):
+        env["CUDA_VISIBLE_DEVICES"] = str(context["gpus"][int(worker) % len(context["gpus"])])
+    return env
+
+
 def execute_run(run: RunSpec, context: dict) -> dict:
     """Run one grid cell from scratch: execute its notebook, then write its result file.
 
@@ -141,13 +154,12 @@ def execute_run(run: RunSpec, context: dict) -> dict:
     t0 = time.perf_counter()
     shutil.rmtree(run.folder, ignore_errors=True)  # whatever an interrupted or failed attempt left
     run.folder.mkdir(parents=True)
-    env = {k: str(context["threads"]) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-           if context.get("threads")}
+    worker = None
     if context.get("gpus"):
         from distributed import get_worker
 
-        index = int(get_worker().name) % len(context["gpus"])
-        env["CUDA_VISIBLE_DEVICES"] = str(context["gpus"][index])
+        worker = get_worker().name
+    env = kernel_env(context, worker)
     try:
         execute_notebook(context["notebook"], run.notebook, run.params, env=env)
         metrics, info = _metrics(run)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asdlib.batch import run_grid
+from asdlib.batch import default_workers, kernel_env, run_grid
 from asdlib.book import ROOT
 from asdlib.experiments import SCORE
 from asdlib.gather import gather, read_results
@@ -111,6 +111,14 @@ def test_the_run_notebook_declares_every_parameter_the_runner_sets(tiny_data, tm
     runs = expand(grid, tmp_path, ["fan"])
     check(grid, runs, ["fan", "valve"])  # no error: the runner's own parameters are all declared
     assert grid.notebook == DEFAULT_NOTEBOOK and DEFAULT_NOTEBOOK.exists()
+
+
+def test_each_local_worker_gets_its_own_gpu_and_the_cores_are_shared():
+    assert kernel_env({"threads": 4, "gpus": []}) == {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}
+    gpus = {"threads": 1, "gpus": [0, 1, 2]}
+    assert [kernel_env(gpus, w)["CUDA_VISIBLE_DEVICES"] for w in (0, 1, 2)] == ["0", "1", "2"]
+    assert kernel_env({"threads": None, "gpus": []}) == {}  # a remote worker keeps its own environment
+    assert default_workers([0, 1]) == 2 and 1 <= default_workers([]) <= 8
 
 
 def _fake_run(out: Path, machine: str, system: str, seed: int, auc: list[float]) -> RunSpec:
