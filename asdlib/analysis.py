@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .cache import CachedFeatures
 from .config import TrainConfig
 from .models import ContrastiveASD
-from .scoring import check_trained_sections, inference_model
+from .scoring import clip_means, inference_model
 from .training import Trained, gather, median_filtered, pick_device, windows
 
 
@@ -47,21 +47,10 @@ def section_probabilities(trained: Trained, feats: CachedFeatures, *, device: st
     Columns follow ``trained.sections``; patches as in scoring (``test_hop``,
     median-filtered under "+MF").
     """
-    config = trained.config
-    if config.model == "ae":
+    if trained.config.model == "ae":
         raise ValueError("section_probabilities needs a section classifier, not an autoencoder")
-    check_trained_sections(trained, feats.clips)
-    if config.median_filter != "off":
-        feats = median_filtered(feats, config)
-    device = pick_device(device)
-    win = windows(feats, range(len(feats)), width=config.patch_frames, hop=config.test_hop)
-    model = inference_model(trained.model.to(device))
-    sums = np.zeros((len(feats), len(trained.sections)))
-    with torch.inference_mode():
-        for b in range(0, len(win), batch):
-            x = gather(feats, win.starts[b:b + batch], win.width).to(device)
-            np.add.at(sums, win.clip[b:b + batch], torch.softmax(model(x), dim=1).double().cpu().numpy())
-    return sums / np.bincount(win.clip, minlength=len(feats))[:, None]
+    return clip_means(trained, feats, lambda model, x, clip: torch.softmax(model(x), dim=1),
+                      device=device, batch=batch)
 
 
 def view_embeddings(model: ContrastiveASD, feats: CachedFeatures, clip_ids: Sequence[int],

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -100,35 +100,58 @@ def check_trained_sections(trained: Trained, clips: Sequence) -> None:
             for s, folder in unseen))
 
 
-def clip_scores(trained: Trained, feats: CachedFeatures, *, device: str | torch.device | None = None,
-                progress: bool = True, desc: str = "scoring") -> np.ndarray:
-    """The anomaly score of every clip of ``feats``, shape=(n_clips,), float64."""
+def clip_means(trained: Trained, feats: CachedFeatures, per_window: Callable, *,
+               device: str | torch.device | None = None, batch: int | None = None,
+               progress: bool = False, desc: str = "scoring") -> np.ndarray:
+    """The mean over each clip's windows of ``per_window(model, x, clip)``, shape=(n_clips, ...).
+
+    The windows are the ones scoring uses: 5-frame AE vectors at every frame
+    for the autoencoder, ``patch_frames`` patches every ``test_hop`` frames
+    (median-filtered under "+MF") for a classifier, whose test sections must
+    have been trained.  ``per_window`` gets the inference network, a batch of
+    windows and the index of each window's clip, and returns a tensor with
+    one row per window.
+    """
     config = trained.config
     device = pick_device(device)
     if config.model != "ae":
         check_trained_sections(trained, feats.clips)
-        if config.median_filter != "off":  # "+MF": the CNN scores the filtered spectrograms
+        if config.median_filter != "off":  # "+MF": the CNN sees the filtered spectrograms
             feats = median_filtered(feats, config, progress=progress)
         width, hop = config.patch_frames, config.test_hop
-        index = {s: i for i, s in enumerate(trained.sections)}
-        section_of = np.array([index[c.section] for c in feats.clips], dtype=np.int64)
     else:
         width, hop = config.ae_frames, 1
     win = windows(feats, range(len(feats)), width=width, hop=hop)
     model = inference_model(trained.model.to(device))
-    sums = np.zeros(len(feats))
+    batch = batch or config.score_batch
+    sums = None
     counts = np.bincount(win.clip, minlength=len(feats)).astype(np.float64)
     with torch.inference_mode(), tqdm(total=len(win), desc=desc, unit="window",
                                       disable=not progress, leave=False) as bar:
-        for b in range(0, len(win), config.score_batch):
-            sl = slice(b, b + config.score_batch)
+        for b in range(0, len(win), batch):
+            sl = slice(b, b + batch)
             x = gather(feats, win.starts[sl], width).to(device)
-            if config.model == "ae":
-                x = x.reshape(len(x), -1)
-                per = (model(x) - x).square().mean(dim=1).double()
-            else:
-                sec = torch.from_numpy(section_of[win.clip[sl]]).to(device)
-                per = section_log_odds(model(x), sec, form=config.score)
-            np.add.at(sums, win.clip[sl], per.cpu().numpy())
+            per = per_window(model, x, win.clip[sl]).double().cpu().numpy()
+            if sums is None:
+                sums = np.zeros((len(feats), *per.shape[1:]))
+            np.add.at(sums, win.clip[sl], per)
             bar.update(len(x))
-    return sums / counts
+    return sums / counts.reshape(-1, *([1] * (sums.ndim - 1)))
+
+
+def clip_scores(trained: Trained, feats: CachedFeatures, *, device: str | torch.device | None = None,
+                progress: bool = True, desc: str = "scoring") -> np.ndarray:
+    """The anomaly score of every clip of ``feats``, shape=(n_clips,), float64."""
+    config = trained.config
+    if config.model == "ae":
+        def per_window(model, x, clip):
+            x = x.reshape(len(x), -1)
+            return (model(x) - x).square().mean(dim=1)
+    else:
+        index = {s: i for i, s in enumerate(trained.sections)}
+        section_of = np.array([index.get(c.section, -1) for c in feats.clips], dtype=np.int64)
+
+        def per_window(model, x, clip):
+            sec = torch.from_numpy(section_of[clip]).to(x.device)
+            return section_log_odds(model(x), sec, form=config.score)
+    return clip_means(trained, feats, per_window, device=device, progress=progress, desc=desc)

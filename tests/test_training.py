@@ -180,3 +180,31 @@ def test_command_line_trains_scores_and_evaluates(tiny_data, tmp_path):
         "anomaly_score_fan_section_00_source_test.csv"
     bad = subprocess.run([*cmd, "3"], capture_output=True, text=True)
     assert bad.returncode == 2 and "epochs: 1 in the file, 3 asked for" in bad.stderr
+
+
+@pytest.mark.parametrize("config", [AE, MBV2], ids=["ae", "mbv2"])
+def test_clip_scores_and_section_probabilities_equal_a_plain_loop_over_each_clips_windows(fan, config):
+    from asdlib.analysis import section_probabilities
+    from asdlib.scoring import inference_model, section_log_odds
+
+    train_feats, test_feats = fan
+    trained = train(train_feats, config.replace(epochs=1), progress=False)
+    model = inference_model(trained.model)
+    scores, probs = [], []
+    with torch.inference_mode():
+        for i, clip in enumerate(test_feats.clips):
+            spec = test_feats[i].T  # (frames, n_mels)
+            if config.model == "ae":
+                x = spec.unfold(0, config.ae_frames, 1).transpose(1, 2).reshape(-1, config.ae_frames * spec.shape[1])
+                scores.append(float((model(x) - x).square().mean(dim=1).double().mean()))
+            else:
+                starts = range(0, spec.shape[0] - config.patch_frames + 1, config.test_hop)
+                logits = model(torch.stack([spec[s:s + config.patch_frames] for s in starts]))
+                own = torch.full((len(logits),), trained.sections.index(clip.section))
+                scores.append(float(section_log_odds(logits, own).mean()))
+                probs.append(torch.softmax(logits, dim=1).double().mean(dim=0).numpy())
+    np.testing.assert_allclose(clip_scores(trained, test_feats, progress=False), scores, rtol=1e-5)
+    if config.model != "ae":
+        got = section_probabilities(trained, test_feats)
+        np.testing.assert_allclose(got, np.array(probs), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-6)  # float32 softmax
