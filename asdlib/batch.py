@@ -49,9 +49,9 @@ from .book import ROOT, describe_data
 from .experiments import cells_from_scores, run_folder, scores_by_machine
 from .gather import gather
 from .grid import RESULT, Grid, GridError, RunSpec, check, describe, expand, read_result
-from .layout import list_clips, machine_types, resolve_data_root
+from .layout import list_clips, machine_types
 from .notebooks import NotebookError, execute_notebook, failed_path
-from .pipeline import SUBMISSION_DIR, data_folder
+from .pipeline import data_folder
 
 LOCK = ".asdlib-run.lock"
 
