@@ -76,6 +76,22 @@ def spectrogram_grid(columns: Mapping[str, Mapping[str, np.ndarray]], *, unit: s
     return fig
 
 
+def mean_spectra(spectra: Mapping[tuple[str, str], tuple[np.ndarray, int]], *, title: str = "") -> plt.Figure:
+    """Mean log-mel spectrum per (section, domain): one colour per section, dashed for the target domain.
+
+    ``spectra``: ``{(section, domain): (spectrum over mel bands, clips averaged)}``.
+    """
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    colors = {s: f"C{i}" for i, s in enumerate(sorted({s for s, _ in spectra}))}
+    for (section, domain), (spectrum, n) in sorted(spectra.items()):
+        ax.plot(spectrum, "-" if domain == "source" else "--", color=colors[section],
+                label=f"section {section}, {domain} ({n} clips)")
+    ax.set(xlabel="mel band", ylabel="mean log-mel (dB)", title=title)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 def history(history: pd.DataFrame, columns: Sequence[str], *, titles: Sequence[str] | None = None,
             selected: int | None = None) -> plt.Figure:
     """Training curves: one panel per quantity, training and validation lines where both exist.
