@@ -38,7 +38,7 @@ import yaml
 from .book import ROOT
 from .config import SYSTEMS, system_config
 from .experiments import slug
-from .notebooks import NotebookError, check_parameters
+from .notebooks import NotebookError, check_parameters, notebook_parameters
 
 DEFAULT_NOTEBOOK = ROOT / "notebooks" / "08_run.ipynb"
 #: Keys of a grid file.
@@ -278,9 +278,10 @@ def check(grid: Grid, runs: Sequence[RunSpec], machines_found: Sequence[str] | N
             if m not in machines_found:
                 problem(f"machine type {m!r} is not in {grid.data}/dev_data "
                         f"(it has {', '.join(machines_found) or 'none'})", "every run")
+    declared = notebook_parameters(grid.notebook)
     for run in runs:
         try:
-            check_parameters(grid.notebook, run.params)
+            check_parameters(grid.notebook, run.params, declared=declared)
         except NotebookError as err:
             problem(str(err), run.name)
             continue

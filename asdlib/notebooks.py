@@ -91,12 +91,15 @@ def _type_ok(kind: type, value: Any) -> bool:
     return isinstance(value, kind)
 
 
-def check_parameters(path: str | Path, params: Mapping[str, Any]) -> dict[str, Parameter]:
+def check_parameters(path: str | Path, params: Mapping[str, Any], *,
+                     declared: Mapping[str, Parameter] | None = None) -> dict[str, Parameter]:
     """Refuse names the notebook does not declare and values of another type than its default's.
 
-    An int is accepted where the default is a float.  Returns the notebook's parameters.
+    An int is accepted where the default is a float.  ``declared``: the
+    notebook's parameters when already read (checking many runs of one
+    notebook reads it once).  Returns the notebook's parameters.
     """
-    declared = notebook_parameters(path)
+    declared = notebook_parameters(path) if declared is None else declared
     problems = []
     for name, value in params.items():
         if name not in declared:
