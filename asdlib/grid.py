@@ -136,6 +136,8 @@ def read_grid_file(path: str | Path) -> dict[str, Any]:
         raise GridError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; a grid file has "
                         f"{', '.join(KEYS)}")
     for key in ("data", "notebook"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise GridError(f"{path}: {key} must be a path, got {raw[key]!r}")
         if raw.get(key):
             raw[key] = (path.parent / Path(raw[key]).expanduser()).resolve()
     return raw

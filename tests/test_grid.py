@@ -78,6 +78,7 @@ def test_the_command_line_replaces_the_files_keys_and_overrides_are_labelled_by_
     ("data: d\noverrides: [{}, {}]\n", "two overrides are both named ''"),
     ("machines: [fan]\n", "no data folder"),
     ("data: [\n", "not valid YML"),
+    ("data: 3\n", "data must be a path"),
 ])
 def test_a_bad_grid_file_is_named_in_its_error(tmp_path, text, message):
     path = tmp_path / "grid.yml"
