@@ -30,8 +30,9 @@ from typing import Sequence
 import pandas as pd
 
 from .config import VARIANTS, TrainConfig, variant_configs
-from .experiments import mean_std_table, run_systems, scores_by_machine
+from .experiments import run_systems
 from .paper import COLUMNS
+from .tables import mean_std_table, scores_by_machine
 
 __all__ = ["VARIANTS", "POSTER_ORDER", "variant_configs", "Ablation", "ablation"]
 

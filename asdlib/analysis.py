@@ -16,10 +16,11 @@ import torch
 import torch.nn.functional as F
 
 from .cache import CachedFeatures
+from .checkpoint import Trained, pick_device
 from .config import TrainConfig
-from .models import ContrastiveASD
+from .models import ContrastiveASD, reconstruction_error
 from .scoring import clip_means, inference_model
-from .training import Trained, gather, median_filtered, pick_device, windows
+from .windows import gather, median_filtered, windows
 
 
 def ae_error_map(trained: Trained, logmel: torch.Tensor, *, device: str | None = None) -> np.ndarray:
@@ -36,16 +37,17 @@ def ae_error_map(trained: Trained, logmel: torch.Tensor, *, device: str | None =
     width = trained.config.ae_frames
     x = logmel.T.unfold(0, width, 1).transpose(1, 2).reshape(frames - width + 1, -1)  # (n, width*n_mels)
     with torch.inference_mode():
-        err = (inference_model(trained.model.to(device))(x.to(device)) - x.to(device)).square().cpu()
+        err = reconstruction_error(inference_model(trained.model.to(device)), x.to(device),
+                                   per_value=True).cpu()
     return err.reshape(-1, width, n_mels).mean(dim=1).T.numpy()
 
 
 def section_probabilities(trained: Trained, feats: CachedFeatures, *, device: str | None = None,
-                          batch: int = 512) -> np.ndarray:
+                          batch: int | None = None) -> np.ndarray:
     """The classifier's softmax averaged over each clip's patches, shape=(n_clips, n_sections).
 
     Columns follow ``trained.sections``; patches as in scoring (``test_hop``,
-    median-filtered under "+MF").
+    median-filtered under "+MF"), ``batch`` at a time (default ``score_batch``).
     """
     if trained.config.model == "ae":
         raise ValueError("section_probabilities needs a section classifier, not an autoencoder")
@@ -69,8 +71,8 @@ def view_embeddings(model: ContrastiveASD, feats: CachedFeatures, clip_ids: Sequ
     model = model.to(device).eval()
     ps, us = [], []
     with torch.inference_mode():
-        for b in range(0, len(win), 256):
-            starts = win.starts[b:b + 256]
+        for b in range(0, len(win), config.score_batch):
+            starts = win.starts[b:b + config.score_batch]
             x = gather(feats, starts, model.frames).to(device)
             xc = None if cnn_feats is None else gather(cnn_feats, starts, model.frames).to(device)
             _, _, p, u = model(x, xc)

@@ -13,11 +13,8 @@ import numpy as np
 import soundfile as sf
 
 from ._atomic import atomic_path
+from .errors import AudioError
 from .layout import SAMPLE_RATE
-
-
-class AudioError(ValueError):
-    """A clip cannot be read as the layout expects."""
 
 
 def _check_riff(path: Path) -> None:

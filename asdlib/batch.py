@@ -45,13 +45,13 @@ import pandas as pd
 
 from . import __version__
 from ._atomic import write_text_atomic
-from .book import ROOT, describe_data
-from .experiments import cells_from_scores, run_folder, scores_by_machine
+from .errors import GridError, NotebookError
 from .gather import gather
-from .grid import RESULT, Grid, GridError, RunSpec, check, describe, expand, read_result
+from .grid import RESULT, Grid, RunSpec, check, describe, expand, read_result
 from .layout import list_clips, machine_types
-from .notebooks import NotebookError, execute_notebook, failed_path
-from .pipeline import data_folder
+from .notebooks import execute_notebook, failed_path
+from .project import ROOT, data_folder, describe_data, run_folder
+from .tables import scores_by_machine, test_cells
 
 LOCK = ".asdlib-run.lock"
 
@@ -119,8 +119,8 @@ def _metrics(run: RunSpec) -> tuple[dict, dict]:
         scores = pd.read_csv(folder / "scores.csv", dtype={"section": str})
         info = json.loads((folder / "run.json").read_text())
     except (OSError, ValueError) as err:
-        raise RuntimeError(f"{folder}: the notebook finished without its scores ({err})") from None
-    cells = cells_from_scores(scores, run.machine)
+        raise GridError(f"{folder}: the notebook finished without its scores ({err})") from None
+    cells = test_cells(scores, run.machine)
     row = scores_by_machine(cells.assign(system=run.system, seed=run.seed))
     row = row[row["machine"] == run.machine].iloc[0]
     metrics = {k: float(row[k]) for k in ("score", "source", "target", "AUC", "pAUC")}
@@ -266,10 +266,10 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
         found = None
         bad = [m for m in grid.machines if m not in MACHINE_TYPES]
         if bad:
-            raise NotebookError(f"the grid cannot start: synthetic data has no machine type {bad[0]!r} "
+            raise GridError(f"the grid cannot start: synthetic data has no machine type {bad[0]!r} "
                                 f"(it has {', '.join(MACHINE_TYPES)})")
     else:
-        raise NotebookError(f"{grid.data}: no dev_data/ folder; give the DCASE data, or make synthetic "
+        raise GridError(f"{grid.data}: no dev_data/ folder; give the DCASE data, or make synthetic "
                             f"data there first (asdlib synth --out {grid.data} --profile tiny, or the "
                             f"grid's `synth` key)")
     machines = list(grid.machines) or list(found or [])

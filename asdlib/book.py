@@ -13,8 +13,8 @@
   and nitpicks as errors);
 * ``timings.csv``: the wall time of every step.
 
-Notebooks read their data through :func:`chapter_data`, which synthesises
-the data set when a notebook is run interactively without one.
+Notebooks read their data through :func:`asdlib.project.chapter_data`,
+which synthesises the data set when a notebook is run interactively without one.
 """
 from __future__ import annotations
 
@@ -30,52 +30,13 @@ import pandas as pd
 import yaml
 
 from ._atomic import write_text_atomic
+from .errors import NotebookError
 from .layout import resolve_data_root
-from .notebooks import NotebookError, check_parameters, execute_notebook, notebook_parameters
+from .notebooks import check_parameters, execute_notebook, notebook_parameters
+from .project import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 #: What the book's source is made of, besides the notebooks: copied into ``src/``.
 SOURCE_FILES = ("_config.yml", "_toc.yml", "references.bib", "book")
-
-
-def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0) -> Path:
-    """The data folder a chapter reads: ``data`` if it holds ``dev_data/``, else synthesise it there.
-
-    ``synth_profile=""`` never synthesises: a folder without ``dev_data/`` is then an error.
-    """
-    data = Path(data).expanduser().resolve()
-    if (data / "dev_data").is_dir() or data.name == "dev_data":
-        return data
-    if not synth_profile:
-        raise FileNotFoundError(f"{data}: no dev_data/ folder (and synth_profile is empty, so none is made)")
-    from .synth import synthesize
-
-    print(f"{data} holds no dev_data/: synthesising the {synth_profile!r} profile there (seed {seed})")
-    synthesize(data, profile=synth_profile, seed=seed)
-    return data
-
-
-def describe_data(root: str | Path) -> str:
-    """One line that names a data folder plainly: synthetic (generator version, seed) or not, and its size."""
-    import json
-
-    from .layout import list_clips, machine_types
-    from .synth.generate import MARKER
-
-    root = Path(root)
-    folders = resolve_data_root(root)
-    counts = []
-    for name, folder in folders.items():
-        n = sum(len(list_clips(folder, m)) for m in machine_types(folder))
-        counts.append(f"{name}_data: {len(machine_types(folder))} machine types, {n:,} clips")
-    base = root if (root / MARKER).exists() else root.parent
-    if (base / MARKER).exists():
-        meta = json.loads((base / MARKER).read_text())
-        kind = (f"synthetic machine sounds made by `asdlib synth` (data version {meta.get('version')}, "
-                f"seed {meta.get('seed')}), not the DCASE recordings")
-    else:
-        kind = "not made by `asdlib synth`: the DCASE 2021 Task 2 data (or another set in its layout)"
-    return f"`{root}`: {kind}; " + "; ".join(counts)
 
 
 def toc_notebooks(root: str | Path = ROOT) -> list[Path]:

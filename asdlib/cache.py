@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ._atomic import TMP_PREFIX
 from .audio import load_audio
+from .errors import CacheError
 from .features import FeatureConfig, LogMel
 from .layout import Clip
 
@@ -159,7 +160,7 @@ def _open(final: Path, clips: Sequence[Clip], config: FeatureConfig) -> CachedFe
     index = json.loads((final / INDEX_FILE).read_text())
     offsets = np.asarray(index["offsets"], dtype=np.int64)
     if index["files"] != [str(c.path) for c in clips] or len(offsets) != len(clips) + 1:
-        raise RuntimeError(f"{final}: cache index does not match the clips asked for; delete the folder")
+        raise CacheError(f"{final}: cache index does not match the clips asked for; delete the folder")
     data = np.memmap(final / DATA_FILE, dtype=np.float32, mode="r",
                      shape=(int(offsets[-1]), config.n_mels))
     return CachedFeatures(clips=list(clips), data=data, offsets=offsets, path=final)

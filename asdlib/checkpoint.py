@@ -1,4 +1,4 @@
-"""Checkpoints: weights saved with the configuration that made them, written atomically.
+"""Trained networks on disk and in memory: checkpoints, building a network from its configuration, loading.
 
 A checkpoint is a plain dictionary of tensors, numbers, strings and lists,
 so that it loads with ``torch.load(weights_only=True)``: no pickled code
@@ -6,6 +6,12 @@ runs when a file is read.  It names its machine type, the sections of the
 classifier and the training configuration; :func:`load_checkpoint` refuses
 a file made for another machine type or with another configuration, and
 says which fields differ.
+
+:class:`Trained` is a network ready to score with what it was trained on;
+:func:`load_trained` reads one from a complete checkpoint, and
+:func:`load_views` the whole contrastive network (both views) for looking
+at it.  Training (:mod:`asdlib.training`) and scoring (:mod:`asdlib.scoring`)
+both build on this module; neither needs the other.
 """
 from __future__ import annotations
 
@@ -13,17 +19,16 @@ import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from ._atomic import atomic_path
 from .config import TrainConfig
+from .errors import CheckpointError
+from .models import AutoEncoder, ContrastiveASD, MobileNetV2
 
 FORMAT = "asdlib-checkpoint"
 VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: unreadable, or made for another machine type or configuration."""
 
 
 @dataclass
@@ -93,7 +98,7 @@ def load_checkpoint(path: str | Path, *, machine: str | None = None,
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+        raise CheckpointError(f"{path}: checkpoint not found")
     try:
         raw = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
@@ -122,3 +127,92 @@ def load_checkpoint(path: str | Path, *, machine: str | None = None,
                       epoch=int(raw["epoch"]), model=raw["model"], optimizer=raw.get("optimizer"),
                       history=list(raw.get("history") or []), best=raw.get("best"),
                       best_epoch=raw.get("best_epoch"), views=raw.get("views"))
+
+
+# ---------------------------------------------------------------- networks
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as given, or CUDA when present, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def build_model(config: TrainConfig, n_sections: int) -> torch.nn.Module:
+    """A freshly initialised network of ``config.model`` (seeded by the caller)."""
+    if config.model == "ae":
+        return AutoEncoder(config.ae_frames * config.features.n_mels, bn_momentum=config.bn_momentum)
+    if config.model == "contrastive":
+        return ContrastiveASD(n_sections, frames=config.patch_frames, n_mels=config.features.n_mels,
+                              proj_dim=config.proj_dim, pooling=config.pooling,
+                              bn_momentum=config.bn_momentum)
+    return MobileNetV2(n_sections, pooling=config.pooling, bn_momentum=config.bn_momentum)
+
+
+def scoring_network(config: TrainConfig, n_sections: int) -> torch.nn.Module:
+    """The network a complete checkpoint holds: the AE, or the MobileNetV2 (also of the framework)."""
+    if config.model == "contrastive":
+        return MobileNetV2(n_sections, pooling=config.pooling, bn_momentum=config.bn_momentum)
+    return build_model(config, n_sections)
+
+
+def scoring_part(model: torch.nn.Module) -> torch.nn.Module:
+    """The part of a network that scores: the CNN of the contrastive framework, else the network itself."""
+    return model.cnn if isinstance(model, ContrastiveASD) else model
+
+
+def cpu_state(model: torch.nn.Module) -> dict:
+    """A copy of the network's weights on the CPU, in the default memory layout."""
+    return {k: v.detach().to("cpu", memory_format=torch.contiguous_format).clone()
+            for k, v in model.state_dict().items()}
+
+
+@dataclass
+class Trained:
+    """A trained network with what it was trained on."""
+
+    model: torch.nn.Module
+    machine: str
+    sections: list[str]
+    config: TrainConfig
+    history: pd.DataFrame  # one row per epoch: train_loss, val_loss (+ accuracies, loss terms)
+    epoch: int = 0  # the epoch whose weights ``model`` holds
+
+
+def history_frame(rows: list[dict]) -> pd.DataFrame:
+    """The history rows of a checkpoint as a table (an empty one has the column ``epoch``)."""
+    return pd.DataFrame(rows, columns=None if rows else ["epoch"])
+
+
+def trained_from(ckpt: Checkpoint, device=None) -> Trained:
+    """The scoring network of a complete checkpoint, on ``device``, in eval mode."""
+    net = scoring_network(ckpt.config, len(ckpt.sections))
+    net.load_state_dict(ckpt.model)
+    net.to(pick_device(device)).eval()
+    return Trained(model=net, machine=ckpt.machine, sections=ckpt.sections, config=ckpt.config,
+                   history=history_frame(ckpt.history), epoch=ckpt.best_epoch or ckpt.epoch)
+
+
+def load_trained(path: str | Path, *, machine: str | None = None, config: TrainConfig | None = None,
+                 device: str | torch.device | None = None) -> Trained:
+    """A complete checkpoint as a :class:`Trained` network, ready to score (see :func:`load_checkpoint`)."""
+    ckpt = load_checkpoint(path, machine=machine, config=config)
+    if not ckpt.complete:
+        raise CheckpointError(f"{path}: training stopped after epoch {ckpt.epoch} of "
+                              f"{ckpt.config.epochs}; run the training again to finish it")
+    return trained_from(ckpt, device)
+
+
+def load_views(path: str | Path, *, device: str | torch.device | None = None) -> ContrastiveASD:
+    """The whole contrastive network (both views, maps and head) of a complete checkpoint, in eval mode.
+
+    For looking at the two views (their embeddings ``p`` and ``u``); scoring
+    uses :func:`load_trained`, which loads the CNN alone.
+    """
+    ckpt = load_checkpoint(path)
+    if ckpt.config.model != "contrastive" or not ckpt.complete or ckpt.views is None:
+        raise CheckpointError(f"{path}: not a complete checkpoint of the contrastive framework")
+    model = build_model(ckpt.config, len(ckpt.sections))
+    model.load_state_dict({**ckpt.views, **{f"cnn.{k}": v for k, v in ckpt.model.items()}})
+    return model.to(pick_device(device)).eval()

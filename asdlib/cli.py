@@ -26,8 +26,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ._atomic import write_text_atomic
-    from .metrics import official_score, score_table, summarize
+    from .metrics import official_score
     from .submission import evaluate
+    from .tables import score_table, summarize
 
     cells = evaluate(args.submission, data_dir=args.data, ground_truth=args.ground_truth)
     summary = summarize(cells)
@@ -52,9 +53,11 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
     from .config import baseline_config
     from .layout import machine_types
-    from .metrics import official_score, score_table
-    from .pipeline import data_folder, run_system
+    from .metrics import official_score
+    from .pipeline import run_system
+    from .project import data_folder
     from .submission import evaluate
+    from .tables import score_table
 
     config = baseline_config(args.system, epochs=args.epochs, seed=args.seed, score=args.score,
                              test_hop=args.test_hop, train_hop=args.train_hop, lr=args.lr,
@@ -176,6 +179,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .config import OFFICIAL, SCORES, SELECT, SETTINGS, contrastive_config
+
+    framework = contrastive_config()
     parser = argparse.ArgumentParser(prog="asdlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -196,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("baseline", help="train and score an official baseline, write its submission files")
-    p.add_argument("system", choices=["ae", "mbv2"], help="the autoencoder or the MobileNetV2 baseline")
+    p.add_argument("system", choices=list(OFFICIAL), help="the autoencoder or the MobileNetV2 baseline")
     p.add_argument("--data", required=True, type=Path, help="folder holding dev_data/ (and eval_data/)")
     p.add_argument("--out", required=True, type=Path,
                    help="output folder: <dataset>/<machine>/model.pt ... and <dataset>/submission/")
@@ -204,13 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on this data set's train/ and score its tests (default: dev)")
     p.add_argument("--machines", help="comma-separated machine types (default: all found)")
     p.add_argument("--epochs", type=int, help="override the official number of epochs")
-    p.add_argument("--seed", type=int, help="seed of the weights, split and batch order (default 0)")
-    p.add_argument("--score", choices=["log_odds", "official"],
+    p.add_argument("--seed", type=int, help="seed of the weights, split and batch order "
+                                            f"(default {framework.seed})")
+    p.add_argument("--score", choices=list(SCORES),
                    help="MobileNetV2 clip score: correct log-odds (default) or the official code's form")
     p.add_argument("--lr", type=float, help="override the official learning rate")
     p.add_argument("--batch-size", type=int, help="override the official batch size")
-    p.add_argument("--train-hop", type=int, help="frames between training patches (default 8, as official)")
-    p.add_argument("--test-hop", type=int, help="frames between scored patches (default 1, as official)")
+    p.add_argument("--train-hop", type=int, help="frames between training patches (default: the official "
+                                                 "baseline's)")
+    p.add_argument("--test-hop", type=int, help="frames between scored patches (default: the official "
+                                                "baseline's)")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     p.add_argument("--cache", type=Path, help="log-mel cache folder (default: $ASDLIB_CACHE or ~/.cache/asdlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -221,17 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output folder (runs are reused on a re-run)")
     p.add_argument("--machines", help="comma-separated machine types (default: all found)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--epochs", type=int, help="epochs (default 20)")
-    p.add_argument("--lr", type=float, help="learning rate (default 1e-5)")
-    p.add_argument("--batch-size", type=int, help="batch size (default 32)")
-    p.add_argument("--train-hop", type=int, help="frames between training chunks (default 8)")
-    p.add_argument("--test-hop", type=int, help="frames between scored patches (default 1)")
-    p.add_argument("--temperature", type=float, help="NT-Xent temperature (default 0.07)")
+    p.add_argument("--epochs", type=int, help=f"epochs (default {framework.epochs})")
+    p.add_argument("--lr", type=float, help=f"learning rate (default {framework.lr:g})")
+    p.add_argument("--batch-size", type=int, help=f"batch size (default {framework.batch_size})")
+    p.add_argument("--train-hop", type=int, help=f"frames between training chunks (default {framework.train_hop})")
+    p.add_argument("--test-hop", type=int, help=f"frames between scored patches (default {framework.test_hop})")
+    p.add_argument("--temperature", type=float, help=f"NT-Xent temperature (default {framework.temperature:g})")
     p.add_argument("--mf-mode", choices=["both", "test"], default="both",
                    help="+MF filters in training and test (default) or at test only")
-    p.add_argument("--select", choices=["val", "last", "test"],
+    p.add_argument("--select", choices=list(SELECT),
                    help="epoch kept: best validation loss (default), last, or best test score (leaks)")
-    p.add_argument("--score", choices=["log_odds", "official"], help="clip score form (default log_odds)")
+    p.add_argument("--score", choices=list(SCORES), help=f"clip score form (default {framework.score})")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     p.add_argument("--cache", type=Path, help="log-mel cache folder (default: $ASDLIB_CACHE or ~/.cache/asdlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -242,8 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build folder: data/, runs/, cache/, src/ and html/ (default: _build)")
     p.add_argument("--data", type=Path, help="folder holding the real dev_data/ (default: synthetic data)")
     p.add_argument("--profile", default="book", help="synthetic data profile when --data is not given")
-    p.add_argument("--settings", default="book", choices=["book", "paper", "tiny"],
-                   help="training settings (default: book, reduced for two CPU cores)")
+    p.add_argument("--settings", default="book", choices=list(SETTINGS),
+                   help="training settings (default: book, " + SETTINGS["book"].description + ")")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the runs (default 0)")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
@@ -263,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="systems by name or folder name: ae-baseline mbv2-baseline mbv2 cl mf cl-mf "
                         "(default: all six)")
     p.add_argument("--seeds", help="comma-separated seeds (default: 0)")
-    p.add_argument("--settings", choices=["paper", "book", "tiny"],
-                   help="training settings (default: paper, the official ones)")
+    p.add_argument("--settings", choices=list(SETTINGS),
+                   help="training settings (default: paper, " + SETTINGS["paper"].description + ")")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="a parameter of the run notebook for every run, e.g. \"config={'epochs': 5}\"")
     p.add_argument("--override", action="append", metavar="MAPPING",
@@ -292,14 +301,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .errors import AsdlibError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
-        # bad input: one clear line, no traceback (LayoutError and AudioError are ValueErrors)
+    except (AsdlibError, ValueError) as err:
+        # the package's own errors and bad values: one clear line, no traceback
         print(f"asdlib {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a read-only or full disk, a file where a folder should be, ...
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"asdlib {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"asdlib {args.command}: interrupted; every file written so far is complete (files are "
+              f"written atomically) and the same command goes on from there", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
+from .errors import ConfigError
 from .features import FeatureConfig
 
 MODELS = ("ae", "mbv2", "contrastive")
@@ -104,29 +105,29 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.model not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+            raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         for name, allowed in (("score", SCORES), ("pooling", POOLINGS),
                               ("median_filter", MEDIAN_FILTER), ("select", SELECT)):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, "
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, "
                                  f"got {getattr(self, name)!r}")
         if self.model == "ae" and (self.median_filter != "off" or self.select == "test"):
-            raise ValueError("the AE baseline has no median filter and no test-set epoch selection")
+            raise ConfigError("the AE baseline has no median filter and no test-set epoch selection")
         if self.cl_weight < 0 or self.temperature <= 0:
-            raise ValueError(f"cl_weight must be >= 0 and temperature > 0, got {self.cl_weight} "
+            raise ConfigError(f"cl_weight must be >= 0 and temperature > 0, got {self.cl_weight} "
                              f"and {self.temperature}")
         if self.mf_kernel < 1 or self.mf_kernel % 2 == 0:
-            raise ValueError(f"mf_kernel must be an odd number of frames, got {self.mf_kernel}")
+            raise ConfigError(f"mf_kernel must be an odd number of frames, got {self.mf_kernel}")
         for name in ("epochs", "batch_size", "ae_frames", "patch_frames", "train_hop", "test_hop",
                      "score_batch", "proj_dim"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if not 0.0 < self.bn_momentum <= 1.0:
-            raise ValueError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
+            raise ConfigError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
         if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+            raise ConfigError(f"lr must be positive, got {self.lr}")
 
     def as_dict(self) -> dict:
         """Plain types only (what a checkpoint stores)."""
@@ -137,7 +138,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown configuration fields: {', '.join(unknown)}")
+            raise ConfigError(f"unknown configuration fields: {', '.join(unknown)}")
         d = dict(d)
         if isinstance(d.get("features"), dict):
             d["features"] = FeatureConfig(**d["features"])
@@ -168,17 +169,17 @@ def contrastive_config(**overrides) -> TrainConfig:
     """The contrastive framework's configuration, with some fields overridden (None keeps the default)."""
     changes = {k: v for k, v in overrides.items() if v is not None}
     if changes.get("model", "contrastive") != "contrastive":
-        raise ValueError("contrastive_config cannot make a model other than 'contrastive'")
+        raise ConfigError("contrastive_config cannot make a model other than 'contrastive'")
     return TrainConfig(**{**CONTRASTIVE, **changes})
 
 
 def baseline_config(model: str, **overrides) -> TrainConfig:
     """The official configuration of a baseline, with some fields overridden (None keeps the default)."""
     if model not in OFFICIAL:
-        raise ValueError(f"unknown baseline {model!r}; choose one of {', '.join(OFFICIAL)}")
+        raise ConfigError(f"unknown baseline {model!r}; choose one of {', '.join(OFFICIAL)}")
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "model" in changes and changes["model"] != model:
-        raise ValueError(f"baseline_config({model!r}) cannot make a {changes['model']!r} configuration")
+        raise ConfigError(f"baseline_config({model!r}) cannot make a {changes['model']!r} configuration")
     return TrainConfig(**{**OFFICIAL[model], **changes})
 
 
@@ -190,9 +191,9 @@ def variant_configs(base: TrainConfig | None = None, *, mf_mode: str = "both") -
     """The four variants' configurations, from ``base`` (default :func:`contrastive_config`)."""
     base = base or contrastive_config()
     if base.model != "contrastive":
-        raise ValueError("the ablation varies the contrastive framework: base.model must be 'contrastive'")
+        raise ConfigError("the ablation varies the contrastive framework: base.model must be 'contrastive'")
     if mf_mode not in ("both", "test"):
-        raise ValueError(f"mf_mode must be 'both' or 'test', got {mf_mode!r}")
+        raise ConfigError(f"mf_mode must be 'both' or 'test', got {mf_mode!r}")
     cl = base.cl_weight if base.cl_weight > 0 else contrastive_config().cl_weight
     return {"MBv2": base.replace(cl_weight=0.0, median_filter="off"),
             "+ CL": base.replace(cl_weight=cl, median_filter="off"),
@@ -203,16 +204,34 @@ def variant_configs(base: TrainConfig | None = None, *, mf_mode: str = "both") -
 #: Every system the book and the batch runs compare: the two official baselines and the ablation.
 SYSTEMS = ("AE baseline", "MBv2 baseline", *VARIANTS)
 
+@dataclass(frozen=True)
+class Settings:
+    """Named training settings: what each kind of system changes from its defaults.
+
+    ``ae`` overrides the official AE baseline's configuration, ``mbv2`` the
+    official MobileNetV2 baseline's, ``framework`` the contrastive
+    framework's (the four ablation variants).
+    """
+
+    name: str
+    description: str
+    ae: Mapping[str, Any] = field(default_factory=dict)
+    mbv2: Mapping[str, Any] = field(default_factory=dict)
+    framework: Mapping[str, Any] = field(default_factory=dict)
+
+
 #: Named training settings: ``paper`` (the official and the paper's hyper-parameters), ``book``
 #: (fewer epochs, a larger learning rate and sparser patches, so that the book's default run
 #: fits in 20 minutes on two CPU cores) and ``tiny`` (the smoke test: one epoch).
-SETTINGS = {
-    "paper": ({}, {}, {}),
-    "book": (dict(epochs=5), dict(epochs=2, lr=3e-4, train_hop=32, test_hop=32),
-             dict(epochs=2, lr=3e-4, train_hop=32, test_hop=32)),
-    "tiny": (dict(epochs=1), dict(epochs=1, lr=3e-4, train_hop=32, test_hop=32),
-             dict(epochs=1, lr=3e-4, train_hop=32, test_hop=32)),
-}
+SETTINGS = {s.name: s for s in (
+    Settings("paper", "the official baselines' and the paper's hyper-parameters"),
+    Settings("book", "reduced for the book's default build on two CPU cores",
+             ae=dict(epochs=5), mbv2=dict(epochs=2, lr=3e-4, train_hop=32, test_hop=32),
+             framework=dict(epochs=2, lr=3e-4, train_hop=32, test_hop=32)),
+    Settings("tiny", "the test suite's smoke run: one epoch",
+             ae=dict(epochs=1), mbv2=dict(epochs=1, lr=3e-4, train_hop=32, test_hop=32),
+             framework=dict(epochs=1, lr=3e-4, train_hop=32, test_hop=32)),
+)}
 
 
 #: Fields that cannot be overridden for every system: they name the system or the run.
@@ -241,7 +260,7 @@ def check_overrides(overrides: Mapping[str, Any], *, where: str = "") -> dict[st
             if not ok:
                 problems.append(f"{name!r} must be {kind.__name__}, got {type(value).__name__} {value!r}")
     if problems:
-        raise ValueError(f"{where}configuration overrides: " + "; ".join(problems))
+        raise ConfigError(f"{where}configuration overrides: " + "; ".join(problems))
     return dict(overrides)
 
 
@@ -251,12 +270,12 @@ def system_configs(settings: str = "paper", **overrides) -> dict[str, TrainConfi
     ``overrides`` (None keeps the settings' value) apply to every system, e.g. ``seed``.
     """
     if settings not in SETTINGS:
-        raise ValueError(f"unknown settings {settings!r}; choose one of {', '.join(SETTINGS)}")
-    ae, mbv2, framework = SETTINGS[settings]
+        raise ConfigError(f"unknown settings {settings!r}; choose one of {', '.join(SETTINGS)}")
+    named = SETTINGS[settings]
     extra = {k: v for k, v in overrides.items() if v is not None}
-    return {"AE baseline": baseline_config("ae", **{**ae, **extra}),
-            "MBv2 baseline": baseline_config("mbv2", **{**mbv2, **extra}),
-            **variant_configs(contrastive_config(**{**framework, **extra}))}
+    return {"AE baseline": baseline_config("ae", **{**named.ae, **extra}),
+            "MBv2 baseline": baseline_config("mbv2", **{**named.mbv2, **extra}),
+            **variant_configs(contrastive_config(**{**named.framework, **extra}))}
 
 
 def system_config(system: str, settings: str = "paper", *, seed: int = 0,
@@ -267,5 +286,5 @@ def system_config(system: str, settings: str = "paper", *, seed: int = 0,
     (unknown system or settings, a bad override) is a :class:`ValueError`.
     """
     if system not in SYSTEMS:
-        raise ValueError(f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)}")
+        raise ConfigError(f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)}")
     return system_configs(settings, seed=seed, **check_overrides(overrides or {}))[system]

@@ -13,7 +13,6 @@ return views (no copy) when the spectrogram is the transpose of a contiguous
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass
 
 import librosa
@@ -21,9 +20,8 @@ import numpy as np
 import torch
 import torchaudio
 
+from ._numeric import EPS
 from .layout import SAMPLE_RATE
-
-EPS = sys.float_info.epsilon
 
 
 @dataclass(frozen=True)

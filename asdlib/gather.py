@@ -3,9 +3,9 @@
 Every complete run's ``result.json`` holds the AUC and pAUC of each of its
 (section, domain) cells.  :func:`gather` stacks those cells, computes the
 scores per machine type and the official score of every (system, seed)
-that has all the grid's machine types (:func:`asdlib.experiments.scores_by_machine`),
+that has all the grid's machine types (:func:`asdlib.tables.scores_by_machine`),
 and the mean and standard deviation over seeds
-(:func:`asdlib.experiments.seed_summary`).  It writes, under the grid's
+(:func:`asdlib.tables.seed_summary`).  It writes, under the grid's
 output folder:
 
 * ``results.csv``: that summary, one row per system and machine type (and
@@ -31,9 +31,9 @@ from typing import Sequence
 import pandas as pd
 
 from ._atomic import write_text_atomic
-from .experiments import SCORE, VALUES, run_folder, scores_by_machine, seed_summary, slug, summary_tables
 from .grid import RunSpec, read_result
-from .pipeline import SUBMISSION_DIR
+from .project import SUBMISSION_DIR, run_folder, slug
+from .tables import SCORE, VALUES, scores_by_machine, seed_summary, summary_tables
 
 RESULTS = "results.csv"
 

@@ -35,10 +35,10 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from .book import ROOT
 from .config import SYSTEMS, system_config
-from .experiments import slug
-from .notebooks import NotebookError, check_parameters, notebook_parameters
+from .errors import GridError, NotebookError
+from .notebooks import check_parameters, notebook_parameters
+from .project import ROOT, slug
 
 DEFAULT_NOTEBOOK = ROOT / "notebooks" / "08_run.ipynb"
 #: Keys of a grid file.
@@ -47,10 +47,6 @@ KEYS = ("data", "machines", "systems", "seeds", "settings", "params", "overrides
 MANAGED = ("data", "synth_profile", "runs", "cache", "system", "machine", "seed", "progress")
 RUNS_DIR = "runs"
 RESULT = "result.json"  # written last, atomically: the run is complete
-
-
-class GridError(ValueError):
-    """A grid that cannot run as described."""
 
 
 @dataclass(frozen=True)
@@ -263,8 +259,8 @@ def check(grid: Grid, runs: Sequence[RunSpec], machines_found: Sequence[str] | N
     """Refuse the grid, before anything runs, when any run's parameters are bad.
 
     ``machines_found``: the data's machine types (None when the data is yet to
-    be synthesised). Raises :class:`NotebookError` (a ``ValueError``) naming
-    every distinct problem and a run that has it.
+    be synthesised). Raises :class:`GridError` naming every distinct problem
+    and a run that has it.
     """
     problems: dict[str, str] = {}
 
@@ -297,7 +293,7 @@ def check(grid: Grid, runs: Sequence[RunSpec], machines_found: Sequence[str] | N
         problem(f"two runs are both named {name!r}", name)
     if problems:
         lines = [f"  {msg} (run {run})" for msg, run in problems.items()]
-        raise NotebookError("the grid cannot start, nothing was run:\n" + "\n".join(lines))
+        raise GridError("the grid cannot start, nothing was run:\n" + "\n".join(lines))
 
 
 def describe(grid: Grid, machines: Sequence[str]) -> str:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .errors import LayoutError
+
 MACHINE_TYPES = ("fan", "gearbox", "pump", "slider", "valve", "ToyCar", "ToyTrain")
 DOMAINS = ("source", "target")
 SPLITS = ("train", "test")
@@ -45,10 +47,6 @@ NAME_FORMS = (
     "section_<SS>_<source|target>_test_<normal|anomaly>_<NNNN>[_<attributes>].wav or "
     "section_<SS>_<source|target>_test_<NNNN>[_<attributes>].wav"
 )
-
-
-class LayoutError(ValueError):
-    """A file or folder does not follow the DCASE 2021 Task 2 layout."""
 
 
 @dataclass(frozen=True, order=True)

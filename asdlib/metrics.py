@@ -4,15 +4,14 @@ Per (machine type, section, domain) cell: AUC and pAUC (scikit-learn's
 ``roc_auc_score`` and ``roc_auc_score(max_fpr=0.1)``, the McClish-standardised
 partial AUC), and precision, recall and F1 of the decisions, computed as the
 official evaluator does (each denominator floored at machine epsilon).
-Per machine type: arithmetic and harmonic means over its cells, for all,
-source-only and target-only cells.  The official score: the harmonic mean of
-all AUC and pAUC values together, each floored at machine epsilon.
+The official score: the harmonic mean of all AUC and pAUC values together,
+each floored at machine epsilon (:func:`official_score`; the tables per
+machine type, system and seed are made by :mod:`asdlib.tables`).
 The decision threshold: the 0.9 quantile of a gamma distribution fitted to
 the training clips' scores.
 """
 from __future__ import annotations
 
-import sys
 from typing import Sequence
 
 import numpy as np
@@ -20,14 +19,12 @@ import pandas as pd
 import scipy.stats
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
+from ._numeric import EPS
+from .errors import ScoreError
+
 MAX_FPR = 0.1
 DECISION_QUANTILE = 0.9
 METRICS = ("AUC", "pAUC", "precision", "recall", "F1")
-EPS = sys.float_info.epsilon
-
-
-class ScoreError(ValueError):
-    """Scores that cannot be evaluated (NaN, mismatched clips, one class of labels)."""
 
 
 def check_finite(names: Sequence[str], scores: np.ndarray, *, where: str = "") -> np.ndarray:
@@ -91,56 +88,6 @@ def hmean(values: np.ndarray) -> float:
     return float(scipy.stats.hmean(np.maximum(np.asarray(values, dtype=np.float64), EPS)))
 
 
-def summarize(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per machine type: arithmetic and harmonic means of every metric over its cells.
-
-    ``cells`` has columns machine, section, domain and the metrics (one row
-    per cell, as :func:`asdlib.submission.evaluate` returns).  The result is
-    tidy: columns machine, subset (all, source, target), mean (arithmetic,
-    harmonic) and one column per metric.
-    """
-    rows = []
-    for machine, group in cells.groupby("machine", sort=False):
-        for subset in ("all", "source", "target"):
-            g = group if subset == "all" else group[group["domain"] == subset]
-            if g.empty:
-                continue
-            for mean, fn in (("arithmetic", np.mean), ("harmonic", hmean)):
-                rows.append({"machine": machine, "subset": subset, "mean": mean,
-                             **{m: (fn(g[m].to_numpy()) if g[m].notna().all() else np.nan)
-                                for m in METRICS}})
-    return pd.DataFrame(rows)
-
-
 def official_score(cells: pd.DataFrame) -> float:
     """The harmonic mean of all AUC and pAUC values together (over all machine types)."""
     return hmean(np.concatenate([cells["AUC"].to_numpy(), cells["pAUC"].to_numpy()]))
-
-
-def score_table(cells: pd.DataFrame, *, blanks: bool = False) -> pd.DataFrame:
-    """The table as the book and the poster show it, in percent.
-
-    One row per machine type: harmonic means of AUC and pAUC over all its
-    cells, then over source and target cells, and the machine type's own
-    score (harmonic mean of its AUC and pAUC values together); the last row
-    is the official score over all machine types.  ``blanks``: empty strings
-    instead of NaN where a value does not exist (the official score's
-    per-domain cells), for display.
-    """
-    rows = {}
-    for machine, g in cells.groupby("machine", sort=False):
-        row = {"AUC": hmean(g["AUC"]), "pAUC": hmean(g["pAUC"])}
-        for dom in ("source", "target"):
-            d = g[g["domain"] == dom]
-            if not d.empty:
-                row[f"AUC ({dom})"] = hmean(d["AUC"])
-                row[f"pAUC ({dom})"] = hmean(d["pAUC"])
-        row["score"] = official_score(g)
-        rows[machine] = row
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.loc["official score"] = np.nan
-    table.loc["official score", "score"] = official_score(cells)
-    table.loc["official score", ["AUC", "pAUC"]] = [hmean(cells["AUC"]), hmean(cells["pAUC"])]
-    table.index.name = "machine"
-    table = (100 * table).round(2)
-    return table.astype(object).where(table.notna(), "") if blanks else table

@@ -38,6 +38,19 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def reconstruction_error(model: nn.Module, x: torch.Tensor, *, per_value: bool = False) -> torch.Tensor:
+    """An autoencoder's squared reconstruction error of a batch of examples.
+
+    ``x``: shape=(n, ...), flattened to ``(n, in_dim)`` first.  Returns the
+    mean over each example's values, shape=(n,) (the AE's training loss is
+    its mean, a clip's score its mean over the clip's vectors), or with
+    ``per_value`` every value's squared error, shape=(n, in_dim).
+    """
+    flat = x.reshape(len(x), -1)
+    err = (model(flat) - flat).square()
+    return err if per_value else err.mean(dim=1)
+
+
 def _set_batchnorm(model: nn.Module, *, momentum: float, eps: float = KERAS_BN_EPS) -> None:
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):

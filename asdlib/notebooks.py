@@ -23,12 +23,9 @@ from typing import Any, Mapping
 import nbformat
 
 from ._atomic import atomic_path
+from .errors import NotebookError
 
 FAILED_SUFFIX = ".failed.ipynb"
-
-
-class NotebookError(ValueError):
-    """A notebook that cannot be run as asked: no parameters cell, bad parameters, or a failed cell."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ the training clips.  What a run writes, under ``out_dir/<dataset>/``::
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,29 +24,21 @@ import torch
 
 from ._atomic import write_text_atomic
 from .cache import load_features
+from .checkpoint import Trained
 from .config import TrainConfig
-from .layout import LayoutError, group_by_cell, list_clips, resolve_data_root, sections
-from .metrics import cell_metrics, gamma_threshold, official_score
+from .layout import list_clips, sections
+from .metrics import gamma_threshold, official_score
+from .project import SUBMISSION_DIR, data_folder, default_cache_dir
 from .scoring import check_trained_sections, clip_scores
 from .submission import write_submission
-from .training import Trained, median_filtered, train
+from .tables import cells, test_cells
+from .training import train
+from .windows import median_filtered
 
-SUBMISSION_DIR = "submission"
-
-
-def default_cache_dir() -> Path:
-    """``$ASDLIB_CACHE``, or ``~/.cache/asdlib``: where log-mel caches go unless told otherwise."""
-    return Path(os.environ.get("ASDLIB_CACHE") or Path.home() / ".cache" / "asdlib")
-
-
-def data_folder(data_root: str | Path, dataset: str) -> Path:
-    """The ``dev_data`` (dataset "dev") or ``eval_data`` ("eval") folder under ``data_root``."""
-    if dataset not in ("dev", "eval"):
-        raise ValueError(f"dataset must be 'dev' or 'eval', got {dataset!r}")
-    roots = resolve_data_root(data_root)
-    if dataset not in roots:
-        raise LayoutError(f"{data_root}: no {dataset}_data/ folder")
-    return roots[dataset]
+def clip_frame(clips, scores: np.ndarray) -> pd.DataFrame:
+    """One row per clip: name, split, section, domain, label and score (what ``scores.csv`` holds)."""
+    return pd.DataFrame([{"name": c.name, "split": c.split, "section": c.section,
+                          "domain": c.domain, "label": c.label, "score": s} for c, s in zip(clips, scores)])
 
 
 def _test_set_score(machine, trained_sections, config, test_feats, device):
@@ -56,7 +47,6 @@ def _test_set_score(machine, trained_sections, config, test_feats, device):
     if unlabelled:
         raise ValueError(f"{unlabelled[0].path.parent}: select='test' picks the epoch by the test "
                          f"labels, and these test clips have none")
-    index = {c.path: i for i, c in enumerate(test_feats.clips)}
     if config.median_filter != "off":  # filter the test clips once, not after every epoch
         test_feats = median_filtered(test_feats, config)
         config = config.replace(median_filter="off")
@@ -65,9 +55,7 @@ def _test_set_score(machine, trained_sections, config, test_feats, device):
         run = Trained(model=net, machine=machine, sections=trained_sections, config=config,
                       history=pd.DataFrame())
         s = clip_scores(run, test_feats, device=device, progress=False)
-        cells = pd.DataFrame([cell_metrics([c.y_true for c in clips], s[[index[c.path] for c in clips]])
-                              for clips in group_by_cell(test_feats.clips).values()])
-        return official_score(cells)
+        return official_score(cells(clip_frame(test_feats.clips, s).assign(machine=machine)))
 
     return score
 
@@ -87,6 +75,10 @@ class SystemRun:
     @property
     def history(self) -> pd.DataFrame:
         return self.trained.history
+
+    def cells(self) -> pd.DataFrame:
+        """AUC and pAUC of the run's labelled test clips, one row per (section, domain) cell."""
+        return test_cells(self.scores, self.machine)
 
 
 def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir: str | Path, *,
@@ -127,10 +119,7 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
     threshold = gamma_threshold(train_scores)
     submission = write_submission(Path(out_dir) / dataset / SUBMISSION_DIR, test_clips, test_scores,
                                   threshold)
-    scores = pd.DataFrame(
-        [{"name": c.name, "split": c.split, "section": c.section, "domain": c.domain,
-          "label": c.label, "score": s}
-         for c, s in zip([*train_clips, *test_clips], np.concatenate([train_scores, test_scores]))])
+    scores = clip_frame([*train_clips, *test_clips], np.concatenate([train_scores, test_scores]))
     write_text_atomic(folder / "scores.csv", scores.to_csv(index=False))
     write_text_atomic(folder / "run.json", json.dumps(
         {"machine": machine, "dataset": dataset, "data": str(data_dir), "sections": trained.sections,

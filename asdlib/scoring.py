@@ -30,7 +30,6 @@ rounding.
 from __future__ import annotations
 
 import copy
-import sys
 from typing import Callable, Sequence
 
 import numpy as np
@@ -39,15 +38,12 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from tqdm.auto import tqdm
 
+from ._numeric import EPS
 from .cache import CachedFeatures
-from .layout import LayoutError
-from .training import Trained, gather, median_filtered, pick_device, windows
-
-EPS = sys.float_info.epsilon
-
-
-class SectionError(LayoutError):
-    """Test clips of a section that the network was not trained on."""
+from .checkpoint import Trained, pick_device
+from .errors import SectionError
+from .models import reconstruction_error
+from .windows import gather, median_filtered, windows
 
 
 def inference_model(model: nn.Module) -> nn.Module:
@@ -145,8 +141,7 @@ def clip_scores(trained: Trained, feats: CachedFeatures, *, device: str | torch.
     config = trained.config
     if config.model == "ae":
         def per_window(model, x, clip):
-            x = x.reshape(len(x), -1)
-            return (model(x) - x).square().mean(dim=1)
+            return reconstruction_error(model, x)
     else:
         index = {s: i for i, s in enumerate(trained.sections)}
         section_of = np.array([index.get(c.section, -1) for c in feats.clips], dtype=np.int64)

@@ -23,7 +23,9 @@ import pandas as pd
 
 from ._atomic import write_text_atomic
 from .layout import Clip, group_by_cell, list_clips, machine_types, read_ground_truth
-from .metrics import ScoreError, cell_metrics, check_finite
+from .errors import ScoreError
+from .metrics import check_finite
+from .tables import cells
 
 _SUB_RE = re.compile(r"^(?P<kind>anomaly_score|decision_result)_(?P<machine>.+)_section_"
                      r"(?P<section>\d{2})_(?P<domain>source|target)_test\.csv$")
@@ -95,7 +97,7 @@ def read_submission(sub_dir: str | Path) -> dict[tuple[str, str, str], dict[str,
     """Read a submission folder: ``{(machine, section, domain): {"scores": {...}, "decisions": {...}}}``."""
     sub_dir = Path(sub_dir)
     if not sub_dir.is_dir():
-        raise FileNotFoundError(f"{sub_dir}: submission folder not found")
+        raise ScoreError(f"{sub_dir}: submission folder not found")
     out: dict[tuple[str, str, str], dict[str, dict]] = {}
     for path in sorted(sub_dir.glob("*.csv")):
         m = _SUB_RE.match(path.name)
@@ -143,7 +145,7 @@ def evaluate(sub_dir: str | Path, *, data_dir: str | Path | None = None,
         labels = {k: v for k, v in read_ground_truth(ground_truth).items() if k[0] in machines}
     else:
         labels = labels_from_data(data_dir, machines)
-    rows = []
+    frames = []
     for cell, truth in sorted(labels.items()):
         machine, section, domain = cell
         where = f"{machine} section {section} {domain}: "
@@ -159,11 +161,12 @@ def evaluate(sub_dir: str | Path, *, data_dir: str | Path | None = None,
                 raise ScoreError(f"{where}{what} do not match the test set: "
                                  f"{len(missing)} missing {missing[:5]}, {len(extra)} extra {extra[:5]}")
         names = sorted(truth)
-        y_score = check_finite(names, [scores[n] for n in names], where=where)
-        metrics = cell_metrics([truth[n] for n in names], y_score,
-                               None if decisions is None else [decisions[n] for n in names], where=where)
-        rows.append({"machine": machine, "section": section, "domain": domain, **metrics})
+        frames.append(pd.DataFrame({
+            "machine": machine, "section": section, "domain": domain,
+            "y_true": [truth[n] for n in names],
+            "score": check_finite(names, [scores[n] for n in names], where=where),
+            "decision": np.nan if decisions is None else [decisions[n] for n in names]}))
     unknown = sorted(set(sub) - set(labels))
     if unknown:
         raise ScoreError(f"the submission has cells with no labels: {unknown[:5]}")
-    return pd.DataFrame(rows)
+    return cells(pd.concat(frames, ignore_index=True))

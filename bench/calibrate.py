@@ -23,8 +23,10 @@ import pandas as pd
 from asdlib.ablation import POSTER_ORDER
 from asdlib.config import baseline_config
 from asdlib.layout import machine_types
-from asdlib.metrics import official_score, score_table
-from asdlib.pipeline import data_folder, run_system
+from asdlib.metrics import official_score
+from asdlib.pipeline import run_system
+from asdlib.project import data_folder
+from asdlib.tables import score_table
 from asdlib.submission import evaluate
 from asdlib.synth import get_profile, synthesize
 

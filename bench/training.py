@@ -35,7 +35,8 @@ from asdlib.layout import list_clips
 from asdlib.models import AutoEncoder, MobileNetV2
 from asdlib.scoring import inference_model
 from asdlib.synth import get_profile, synthesize
-from asdlib.training import gather, train, windows
+from asdlib.training import train
+from asdlib.windows import gather, windows
 
 KERAS = {"ae": 8000.0, "mbv2": 150.0}
 TARGET = {"ae": 4.0, "mbv2": 2.0}

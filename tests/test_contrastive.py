@@ -12,7 +12,9 @@ from asdlib.features import median_filter
 from asdlib.layout import list_clips
 from asdlib.models import ContrastiveASD, MobileNetV2, count_parameters
 from asdlib.scoring import clip_scores, section_log_odds
-from asdlib.training import gather, load_trained, median_filtered, train, windows
+from asdlib.checkpoint import load_trained
+from asdlib.training import train
+from asdlib.windows import gather, median_filtered, windows
 
 # few patches per clip and two epochs: the tests check the plumbing, not the accuracy
 TINY = contrastive_config(epochs=2, train_hop=64, test_hop=64, lr=1e-4, batch_size=16)

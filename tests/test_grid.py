@@ -18,7 +18,7 @@ import pytest
 
 from asdlib.batch import default_workers, kernel_env, run_grid
 from asdlib.book import ROOT
-from asdlib.experiments import SCORE
+from asdlib.tables import SCORE
 from asdlib.gather import gather, read_results
 from asdlib.grid import (DEFAULT_NOTEBOOK, GridError, RunSpec, check, expand, make_grid, read_grid_file,
                          read_result, run_name)
@@ -101,7 +101,7 @@ def test_a_bad_grid_file_is_named_in_its_error(tmp_path, text, message):
 def test_a_bad_parameter_stops_the_grid_before_anything_is_written(tiny_data, tmp_path, given, message):
     grid = make_grid({"data": tiny_data, "settings": "tiny"}, **given)
     out = tmp_path / "out"
-    with pytest.raises(NotebookError, match=message) as err:
+    with pytest.raises(GridError, match=message) as err:
         run_grid(grid, out, workers=1, progress=False, log=lambda s: None)
     assert "nothing was run" in str(err.value) or "cannot start" in str(err.value)
     assert not out.exists()

@@ -4,8 +4,8 @@ import pytest
 import scipy.stats
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from asdlib.metrics import (ScoreError, cell_metrics, gamma_threshold, hmean, official_score,
-                            score_table, summarize)
+from asdlib.metrics import ScoreError, cell_metrics, gamma_threshold, hmean, official_score
+from asdlib.tables import score_table, summarize
 
 
 def mcclish_pauc(y, s, max_fpr=0.1):

@@ -8,7 +8,8 @@ from sklearn import metrics as skm
 
 from asdlib import cli
 from asdlib.layout import list_clips
-from asdlib.metrics import ScoreError, official_score, summarize
+from asdlib.metrics import ScoreError, official_score
+from asdlib.tables import summarize
 from asdlib.submission import evaluate, read_submission, write_cell, write_submission
 
 

@@ -16,7 +16,9 @@ from asdlib.metrics import official_score
 from asdlib.pipeline import run_system
 from asdlib.scoring import SectionError, clip_scores
 from asdlib.submission import evaluate
-from asdlib.training import load_trained, split_clips, train
+from asdlib.checkpoint import load_trained
+from asdlib.training import train
+from asdlib.windows import split_clips
 
 AE = baseline_config("ae", epochs=2, batch_size=256)
 MBV2 = baseline_config("mbv2", epochs=2, train_hop=32, test_hop=64, lr=1e-4)  # few patches: fast

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .._atomic import is_temporary, write_text_atomic
 from ..audio import load_audio, write_audio
+from ..errors import SynthError
 from ..layout import (CLIP_SECONDS, DOMAINS, MACHINE_TYPES, SAMPLE_RATE, LayoutError,
                       clip_name, ground_truth_name, list_clips, parse_clip_name)
 from . import sounds as S
@@ -232,15 +233,15 @@ def _check_folder(out: Path, seed: int) -> None:
     if not out.exists() or not any(out.iterdir()):
         return
     if not marker.is_file():
-        raise FileExistsError(f"{out}: folder is not empty and was not made by 'asdlib synth' "
+        raise SynthError(f"{out}: folder is not empty and was not made by 'asdlib synth' "
                               f"(no {MARKER}); choose an empty or new folder")
     try:
         info = json.loads(marker.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise FileExistsError(f"{marker}: unreadable marker of 'asdlib synth' ({err}); "
+        raise SynthError(f"{marker}: unreadable marker of 'asdlib synth' ({err}); "
                               f"use another folder") from None
     if info.get("seed") != seed or info.get("version") != SYNTH_VERSION:
-        raise FileExistsError(f"{out}: made by 'asdlib synth' with seed {info.get('seed')} "
+        raise SynthError(f"{out}: made by 'asdlib synth' with seed {info.get('seed')} "
                               f"(version {info.get('version')}); this run asks for seed {seed} "
                               f"(version {SYNTH_VERSION}): use another folder, or delete this one "
                               f"(for the book's data: make clean)")
@@ -255,7 +256,7 @@ def _check_folder(out: Path, seed: int) -> None:
         if not _is_ours(seed, rel):
             foreign.append(str(rel))
     if foreign:
-        raise FileExistsError(f"{out}: holds {len(foreign)} file(s) that 'asdlib synth' did not make, "
+        raise SynthError(f"{out}: holds {len(foreign)} file(s) that 'asdlib synth' did not make, "
                               f"e.g. {', '.join(sorted(foreign)[:5])}; remove them or use another folder")
 
 
