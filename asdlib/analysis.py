@@ -20,7 +20,7 @@ from .checkpoint import Trained, pick_device
 from .config import TrainConfig
 from .models import ContrastiveASD, reconstruction_error
 from .scoring import clip_means, inference_model
-from .windows import gather, median_filtered, windows
+from .windows import Inputs
 
 
 def ae_error_map(trained: Trained, logmel: torch.Tensor, *, device: str | None = None) -> np.ndarray:
@@ -62,19 +62,20 @@ def view_embeddings(model: ContrastiveASD, feats: CachedFeatures, clip_ids: Sequ
 
     Returns ``(p, u, clip)``: AE-view and CNN-view projections, shape=(n, proj_dim)
     each, L2-normalised as the contrastive loss compares them, and the index
-    (into ``feats``) of each chunk's clip.  With ``config.median_filter ==
-    "both"`` the CNN sees the filtered chunk and the AE the raw one, as in training.
+    (into ``feats``) of each chunk's clip.  The chunks are cut and filtered as
+    in training (:class:`asdlib.windows.Inputs`), one every ``hop`` frames:
+    under "+MF" the CNN sees the filtered chunk and the AE what the
+    configuration gives it.  ``feats`` is the cache the configuration reads
+    (:func:`asdlib.windows.load_inputs`).
     """
     device = pick_device(device)
-    win = windows(feats, list(clip_ids), width=model.frames, hop=hop)
-    cnn_feats = median_filtered(feats, config) if config.median_filter == "both" else None
+    inputs = Inputs(config, feats, training=True, hop=hop)
+    win = inputs.windows(list(clip_ids))
     model = model.to(device).eval()
     ps, us = [], []
     with torch.inference_mode():
         for b in range(0, len(win), config.score_batch):
-            starts = win.starts[b:b + config.score_batch]
-            x = gather(feats, starts, model.frames).to(device)
-            xc = None if cnn_feats is None else gather(cnn_feats, starts, model.frames).to(device)
+            x, xc = inputs.batch(win.starts[b:b + config.score_batch], device)
             _, _, p, u = model(x, xc)
             ps.append(F.normalize(p, dim=1).cpu())
             us.append(F.normalize(u, dim=1).cpu())

@@ -28,7 +28,7 @@ from .errors import CheckpointError
 from .models import AutoEncoder, ContrastiveASD, MobileNetV2
 
 FORMAT = "asdlib-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the configuration's fields of the authors' recipe (older files cannot say theirs)
 
 
 @dataclass
@@ -139,21 +139,34 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device)
 
 
+def _cnn_args(config: TrainConfig) -> dict:
+    return dict(width_mult=config.width_mult, pooling=config.pooling, in_channels=config.in_channels,
+                dropout=config.dropout, init=config.init)
+
+
+def train_frames(config: TrainConfig) -> int:
+    """Frames of a training example of the CNN (and of the framework's AE branch): ``patch_frames``,
+    two more with the chunk front end's centred frames (66 for 64)."""
+    return config.patch_frames + (2 if config.frontend == "chunk" and config.train_center else 0)
+
+
 def build_model(config: TrainConfig, n_sections: int) -> torch.nn.Module:
     """A freshly initialised network of ``config.model`` (seeded by the caller)."""
     if config.model == "ae":
         return AutoEncoder(config.ae_frames * config.features.n_mels, bn_momentum=config.bn_momentum)
     if config.model == "contrastive":
-        return ContrastiveASD(n_sections, frames=config.patch_frames, n_mels=config.features.n_mels,
-                              proj_dim=config.proj_dim, pooling=config.pooling,
-                              bn_momentum=config.bn_momentum)
-    return MobileNetV2(n_sections, pooling=config.pooling, bn_momentum=config.bn_momentum)
+        return ContrastiveASD(n_sections, frames=train_frames(config), n_mels=config.features.n_mels,
+                              proj_dim=config.proj_dim, bn_momentum=config.bn_momentum, bn_eps=config.bn_eps,
+                              decode_normalized=config.decode_normalized,
+                              classify_normalized=config.classify_normalized, **_cnn_args(config))
+    return MobileNetV2(n_sections, bn_momentum=config.bn_momentum, bn_eps=config.bn_eps, **_cnn_args(config))
 
 
 def scoring_network(config: TrainConfig, n_sections: int) -> torch.nn.Module:
     """The network a complete checkpoint holds: the AE, or the MobileNetV2 (also of the framework)."""
     if config.model == "contrastive":
-        return MobileNetV2(n_sections, pooling=config.pooling, bn_momentum=config.bn_momentum)
+        return MobileNetV2(n_sections, bn_momentum=config.bn_momentum, bn_eps=config.bn_eps,
+                           **_cnn_args(config))
     return build_model(config, n_sections)
 
 

@@ -51,7 +51,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .config import baseline_config
+    from .recipes import baseline_config
     from .layout import machine_types
     from .metrics import official_score
     from .pipeline import run_system
@@ -84,18 +84,18 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
     from .ablation import ablation
-    from .config import contrastive_config
+    from .recipes import RECIPES, recipe_config
 
-    base = contrastive_config(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                              train_hop=args.train_hop, test_hop=args.test_hop,
-                              temperature=args.temperature, select=args.select, score=args.score)
+    base = recipe_config(args.recipe, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                         train_hop=args.train_hop, test_hop=args.test_hop, temperature=args.temperature,
+                         select=args.select, score=args.score)
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         raise ValueError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from None
     result = ablation(args.data, args.out, machines=_machines(args.machines), seeds=seeds, base=base,
-                      mf_mode=args.mf_mode, cache_dir=args.cache, device=args.device,
-                      progress=not args.quiet)
+                      mf_mode=args.mf_mode, cnn_rows=RECIPES[args.recipe].cnn_rows, cache_dir=args.cache,
+                      device=args.device, progress=not args.quiet)
     print(result.table.to_string())
     if base.select == "test":
         print("epochs chosen by the test-set score: optimistic (the test labels were read)")
@@ -179,7 +179,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import OFFICIAL, SCORES, SELECT, SETTINGS, contrastive_config
+    from .config import SCORES, SELECT
+    from .recipes import OFFICIAL, RECIPES, SETTINGS, contrastive_config, recipe_config
 
     framework = contrastive_config()
     parser = argparse.ArgumentParser(prog="asdlib", description=__doc__)
@@ -230,17 +231,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output folder (runs are reused on a re-run)")
     p.add_argument("--machines", help="comma-separated machine types (default: all found)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--epochs", type=int, help=f"epochs (default {framework.epochs})")
-    p.add_argument("--lr", type=float, help=f"learning rate (default {framework.lr:g})")
+    p.add_argument("--recipe", choices=list(RECIPES), default="authors",
+                   help="how the rows are trained: " + "; ".join(f"{k}: {r.description}" for k, r in RECIPES.items())
+                        + " (default: authors)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the recipe's, " + ", ".join(
+        f"{k} {recipe_config(k).epochs}" for k in RECIPES) + ")")
+    p.add_argument("--lr", type=float, help="learning rate (default: the recipe's, " + ", ".join(
+        f"{k} {recipe_config(k).lr:g}" for k in RECIPES) + ")")
     p.add_argument("--batch-size", type=int, help=f"batch size (default {framework.batch_size})")
     p.add_argument("--train-hop", type=int, help=f"frames between training chunks (default {framework.train_hop})")
-    p.add_argument("--test-hop", type=int, help=f"frames between scored patches (default {framework.test_hop})")
-    p.add_argument("--temperature", type=float, help=f"NT-Xent temperature (default {framework.temperature:g})")
+    p.add_argument("--test-hop", type=int, help="frames between scored patches (default: the recipe's, " + ", ".join(
+        f"{k} {recipe_config(k).test_hop}" for k in RECIPES) + ")")
+    p.add_argument("--temperature", type=float, help=f"contrastive temperature (default {framework.temperature:g})")
     p.add_argument("--mf-mode", choices=["both", "test"], default="both",
                    help="+MF filters in training and test (default) or at test only")
     p.add_argument("--select", choices=list(SELECT),
-                   help="epoch kept: best validation loss (default), last, or best test score (leaks)")
-    p.add_argument("--score", choices=list(SCORES), help=f"clip score form (default {framework.score})")
+                   help="epoch kept: best validation loss, last, or best test score (reads the test labels; "
+                        "the authors' recipe's default)")
+    p.add_argument("--score", choices=list(SCORES), help="clip score form (default: the recipe's, " + ", ".join(
+        f"{k} {recipe_config(k).score}" for k in RECIPES) + ")")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     p.add_argument("--cache", type=Path, help="log-mel cache folder (default: $ASDLIB_CACHE or ~/.cache/asdlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

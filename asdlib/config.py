@@ -1,13 +1,14 @@
 """One frozen configuration of a system, shared by the library, the notebooks and the command line.
 
-:func:`baseline_config` gives the official hyper-parameters of each baseline
-(``../shared/method.md``, sections 4 and 5); any field can be overridden::
-
-    cfg = baseline_config("mbv2", epochs=5)
+:class:`TrainConfig` holds every choice that decides what a training run
+produces and how its clips are scored; its defaults are the official AE
+baseline's where one exists.  The recipes built from it (the official
+baselines, the authors' code, the project's compact reconstruction) and the
+named settings are in :mod:`asdlib.recipes`.
 
 A checkpoint stores its configuration and is refused by a run with another
-one (:mod:`asdlib.checkpoint`); the fields that only change how test clips
-are scored (:data:`SCORING_FIELDS`) may differ.
+one (:mod:`asdlib.checkpoint`); the fields that only change how clips are
+scored (:data:`SCORING_FIELDS`) may differ.
 """
 from __future__ import annotations
 
@@ -18,16 +19,20 @@ from .errors import ConfigError
 from .features import FeatureConfig
 
 MODELS = ("ae", "mbv2", "contrastive")
-SCORES = ("log_odds", "official")
+SCORES = ("log_odds", "official", "clamped")
 POOLINGS = ("avg", "meanmax")
 MEDIAN_FILTER = ("off", "both", "test")
 SELECT = ("last", "val", "test")
-SCORING_FIELDS = ("score", "test_hop", "score_batch")
+CHOICES = {"model": MODELS, "score": SCORES, "pooling": POOLINGS, "median_filter": MEDIAN_FILTER,
+           "select": SELECT, "lr_step": ("epoch", "iteration"), "val_split": ("clips", "tail"),
+           "frontend": ("clip", "chunk"), "init": ("torchvision", "xavier"),
+           "mf_mode": ("reflect", "mirror"), "mf_stage": ("logmel", "waveform")}
+SCORING_FIELDS = ("score", "test_hop", "score_batch", "threshold_hop")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides what a training run produces.
+    """Everything that decides what a training run produces, and how its clips are scored.
 
     Attributes
     ----------
@@ -36,48 +41,97 @@ class TrainConfig:
         ``"contrastive"`` (the paper's framework: an AE and a MobileNetV2 on
         the same 64-frame chunk, tied by a contrastive loss; only the
         MobileNetV2 is kept for scoring).
-    epochs, batch_size, lr : Adam's schedule; the official values are the
-        defaults of :func:`baseline_config`.
-    val_fraction : share of the training clips held out for the validation
-        curves (whole clips, drawn with ``seed``; Keras' ``validation_split``
-        takes the last 10 % of the vectors instead).
+    epochs, batch_size, lr : Adam's run; the official values are the
+        defaults of :func:`asdlib.recipes.baseline_config`.
+    lr_milestones, lr_gamma, lr_step : a step schedule: the learning rate is
+        multiplied by ``lr_gamma`` at each milestone, counted in epochs
+        (``lr_step="epoch"``) or in optimiser steps (``"iteration"``: the
+        authors' code attaches PyTorch's ``MultiStepLR([30, 60, 90], 0.5)``
+        to every iteration through ignite, so their rate is 1/8 of 1e-5
+        from the 91st step on).  No milestones: a constant rate.
+    val_fraction, val_split : the training examples held out for the
+        validation curves and for ``select="val"``: ``"clips"``, a seeded
+        share of whole clips (the project), or ``"tail"``, the last
+        ``val_fraction`` of the examples in file order, as Keras'
+        ``validation_split`` takes them (for the official MobileNetV2, the
+        end of the last section with its three target-domain clips, which
+        the official model therefore never trains on).
     seed : fixes the initial weights, the validation split and the order of
         the batches; a re-run on the CPU gives identical weights and scores.
+    frontend : ``"clip"``: examples are windows of each clip's log-mel
+        spectrogram, computed once and cached (the official baselines);
+        ``"chunk"``: examples are waveform chunks of
+        ``n_fft + (patch_frames - 1) * hop_length`` samples (33,280) and the
+        log-mel of each chunk is computed in the training and scoring steps
+        (the authors' code; :class:`asdlib.features.ChunkLogMel`).
+    train_center : with ``frontend="chunk"``: centred frames in training
+        (66 frames a chunk: the authors' CNN) or not (64: the training path of
+        their contrastive model).  Scoring always uses centred frames, as
+        the authors' CNN does on its own.
     ae_frames : frames per AE vector (5: 640 values).
     patch_frames, train_hop : CNN patch length and the hop between training
-        patches (64 and 8).
+        patches (64 and 8 frames; with the chunk front end a hop of 8 frames
+        is 4,096 samples).
     test_hop : hop between scored patches (1 in the official baseline: every
-        frame step; larger is faster and coarser).
-    score : MobileNetV2 clip score: ``"log_odds"``, the mean of
-        ``log(1 - p) - log(p)``; ``"official"``, the official code's
-        ``log((1 - p) - log(p))`` (see :mod:`asdlib.scoring`).
-    score_batch : windows per forward pass when scoring.
-    bn_momentum : weight of each batch in the batch-norm running statistics
-        (torch convention: Keras' ``momentum`` is ``1 - bn_momentum``).
-        The AE keeps Keras' 0.01.  Keras' MobileNetV2 uses 0.001, which
-        settles within the first epoch of the real data (about 3,000 steps
-        per epoch); on the synthetic ``book`` profile (~140 steps per epoch)
-        even 0.01 leaves the statistics of the deep layers behind the
-        weights, and in eval mode the classifier then gave one class to
-        every patch while it was 95 % right in training mode; 0.1
-        (PyTorch's default) followed the weights, so MobileNetV2 uses 0.1.
-    pooling : MobileNetV2 embedding pooling, ``"avg"`` (the baseline) or
-        ``"meanmax"`` (mean over frequency, then mean + max over time: the
-        framework's CNN view).
+        frame step; 8 in the authors' code).
+    width_mult, in_channels, dropout, init, pooling : the CNN (see
+        :class:`asdlib.models.MobileNetV2`): the official network is width
+        0.5, three channels, no dropout, average pooling; the authors' width
+        1.0, one channel, dropout 0.5, Xavier initialisation, mean + max
+        pooling.
+    bn_momentum, bn_eps : batch normalisation (torch convention: Keras'
+        ``momentum`` is ``1 - bn_momentum``).  The AE keeps Keras' 0.01 and
+        1e-3.  Keras' MobileNetV2 uses 0.001, which settles within the first
+        epoch of the real data (about 3,000 steps per epoch); on the synthetic
+        ``book`` profile (~140 steps per epoch) even 0.01 left the statistics
+        of the deep layers behind the weights, so MobileNetV2 uses 0.1
+        (PyTorch's default, the authors' too).  The authors use PyTorch's
+        epsilon, 1e-5.
     cl_weight : lambda, the weight of the contrastive term (0.0005, the
-        public implementation's value; 0 trains the same networks without it).
-    temperature : NT-Xent temperature (not stated by the paper; 0.07 is
-        SupCon's default).
+        authors' value; 0 trains the same networks without it).
+    temperature : the contrastive loss's temperature (0.07, SupCon's default
+        and the authors').
     proj_dim : width of the two linear maps and the shared projection head (256).
+    cl_normalize : L2-normalise the projections inside the contrastive loss
+        (NT-Xent as SimCLR; the project's compact recipe) or not (the
+        authors call SupCon's loss on the head's raw outputs).
+    decode_normalized, classify_normalized : in the framework, the AE decodes
+        the normalised bottleneck and the classifier reads the normalised
+        embedding during training (the authors' code), or both read the
+        un-normalised ones (the compact recipe).
     median_filter : the "+MF" median filter over time on the CNN's log-mel
         input: ``"off"``, ``"both"`` (training and test, the default of a
         +MF run) or ``"test"`` (scoring only).
-    mf_kernel : its length in frames (31; reflect padding).
+    mf_kernel, mf_mode : its length in frames (31) and its edge padding,
+        named as in ``scipy.ndimage``: ``"reflect"`` (``d c b a | a b c d``,
+        the project) or ``"mirror"`` (``d c b | a b c d``: PyTorch's
+        ``F.pad(mode="reflect")``, the authors' ``MedianPool2d``).
+    mf_ae : in the framework, the AE branch reads the filtered chunk too (the
+        authors' training path filters before the two branches part) or the
+        unfiltered one (the compact recipe).
+    mf_stage : where the framework's training path filters: ``"logmel"``,
+        after the front end, as the authors' CNN does; or ``"waveform"``,
+        before it, a running median over ``mf_kernel`` samples, as the line
+        in the authors' contrastive model reads (which cannot run on their
+        two-dimensional waveform batch as published; see the book).
     select : which epoch's weights are kept: ``"last"`` (the official
         baselines), ``"val"`` (lowest validation loss of the classifier) or
         ``"test"`` (highest official score on the development test clips,
-        as the public implementation does: it reads the test labels, so
-        its results are optimistic).
+        as the authors' code does: it reads the test labels, so its results
+        are optimistic).
+    track_test : record the official score on the test clips after every
+        epoch (reads the labels; used for selection only with ``select="test"``),
+        so that both selections can be reported from one run.
+    score : the classifier's clip score: ``"log_odds"``, the mean of
+        ``log(1 - p) - log(p)`` computed exactly from the logits;
+        ``"official"``, the official code's ``log((1 - p) - log(p))``;
+        ``"clamped"``, the authors', ``log(max(1 - p, eps)) - log(max(p, eps))``
+        with ``p`` the float32 softmax (see :mod:`asdlib.scoring`).
+    score_batch : windows per forward pass when scoring.
+    threshold_hop : the hop of the patches whose training-clip scores the
+        decision threshold is fitted to (0: ``test_hop``, the project; the
+        official MobileNetV2 code fits it to its training patches, every 8
+        frames).
     features : the log-mel parameters.
     """
 
@@ -85,53 +139,86 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 512
     lr: float = 1e-3
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.5
+    lr_step: str = "epoch"
     val_fraction: float = 0.1
+    val_split: str = "clips"
     seed: int = 0
+    frontend: str = "clip"
+    train_center: bool = True
     ae_frames: int = 5
     patch_frames: int = 64
     train_hop: int = 8
     test_hop: int = 1
-    score: str = "log_odds"
-    score_batch: int = 1024
-    bn_momentum: float = 0.01
+    width_mult: float = 0.5
+    in_channels: int = 3
+    dropout: float = 0.0
+    init: str = "torchvision"
     pooling: str = "avg"
+    bn_momentum: float = 0.01
+    bn_eps: float = 1e-3
     cl_weight: float = 0.0005
     temperature: float = 0.07
     proj_dim: int = 256
+    cl_normalize: bool = True
+    decode_normalized: bool = False
+    classify_normalized: bool = False
     median_filter: str = "off"
     mf_kernel: int = 31
+    mf_mode: str = "reflect"
+    mf_ae: bool = False
+    mf_stage: str = "logmel"
     select: str = "last"
+    track_test: bool = False
+    score: str = "log_odds"
+    score_batch: int = 1024
+    threshold_hop: int = 0
     features: FeatureConfig = field(default_factory=FeatureConfig)
 
     def __post_init__(self):
-        if self.model not in MODELS:
-            raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        for name, allowed in (("score", SCORES), ("pooling", POOLINGS),
-                              ("median_filter", MEDIAN_FILTER), ("select", SELECT)):
+        for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, "
-                                 f"got {getattr(self, name)!r}")
-        if self.model == "ae" and (self.median_filter != "off" or self.select == "test"):
-            raise ConfigError("the AE baseline has no median filter and no test-set epoch selection")
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if not isinstance(self.lr_milestones, tuple):
+            object.__setattr__(self, "lr_milestones", tuple(self.lr_milestones))
+        if self.model == "ae" and (self.median_filter != "off" or self.select == "test"
+                                   or self.frontend != "clip"):
+            raise ConfigError("the AE baseline has no median filter, no test-set epoch selection and "
+                              "reads the clip front end")
+        if self.mf_stage == "waveform" and (self.model != "contrastive" or self.frontend != "chunk"):
+            raise ConfigError("mf_stage='waveform' is the contrastive framework's training path on "
+                              "waveform chunks (frontend='chunk')")
         if self.cl_weight < 0 or self.temperature <= 0:
             raise ConfigError(f"cl_weight must be >= 0 and temperature > 0, got {self.cl_weight} "
-                             f"and {self.temperature}")
+                              f"and {self.temperature}")
         if self.mf_kernel < 1 or self.mf_kernel % 2 == 0:
             raise ConfigError(f"mf_kernel must be an odd number of frames, got {self.mf_kernel}")
         for name in ("epochs", "batch_size", "ae_frames", "patch_frames", "train_hop", "test_hop",
                      "score_batch", "proj_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.threshold_hop < 0:
+            raise ConfigError(f"threshold_hop must be >= 0 (0: the test hop), got {self.threshold_hop}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if not 0.0 < self.bn_momentum <= 1.0:
-            raise ConfigError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if not 0.0 < self.bn_momentum <= 1.0 or self.bn_eps <= 0:
+            raise ConfigError(f"bn_momentum must be in (0, 1] and bn_eps > 0, got {self.bn_momentum} "
+                              f"and {self.bn_eps}")
+        if self.lr <= 0 or not 0 < self.lr_gamma <= 1:
+            raise ConfigError(f"lr must be positive and lr_gamma in (0, 1], got {self.lr} and {self.lr_gamma}")
+        if list(self.lr_milestones) != sorted(set(self.lr_milestones)) or any(
+                not isinstance(m, int) or m < 1 for m in self.lr_milestones):
+            raise ConfigError(f"lr_milestones must be increasing positive integers, got {self.lr_milestones}")
+        if self.width_mult <= 0 or self.in_channels not in (1, 3) or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"width_mult must be > 0, in_channels 1 or 3 and dropout in [0, 1), got "
+                              f"{self.width_mult}, {self.in_channels} and {self.dropout}")
 
     def as_dict(self) -> dict:
         """Plain types only (what a checkpoint stores)."""
-        return asdict(self)
+        d = asdict(self)
+        d["lr_milestones"] = list(self.lr_milestones)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -142,6 +229,8 @@ class TrainConfig:
         d = dict(d)
         if isinstance(d.get("features"), dict):
             d["features"] = FeatureConfig(**d["features"])
+        if "lr_milestones" in d:
+            d["lr_milestones"] = tuple(d["lr_milestones"])
         return cls(**d)
 
     def training_dict(self) -> dict:
@@ -151,87 +240,22 @@ class TrainConfig:
     def replace(self, **changes) -> "TrainConfig":
         return replace(self, **changes)
 
+    # -------------------------------------------------------------- derived
 
-#: The official hyper-parameters (method.md sections 4 and 5), and the batch-norm momentum (see above).
-OFFICIAL = {
-    "ae": dict(model="ae", epochs=100, batch_size=512, lr=1e-3, bn_momentum=0.01),
-    "mbv2": dict(model="mbv2", epochs=20, batch_size=32, lr=1e-5, bn_momentum=0.1),
-}
+    @property
+    def threshold_patch_hop(self) -> int:
+        """The hop of the patches whose training-clip scores the decision threshold is fitted to."""
+        return self.threshold_hop or self.test_hop
 
-#: The contrastive framework: what method.md section 6 states (lr 1e-5, lambda 0.0005, the
-#: 256-wide projections, mean + max pooling), and the project's choices for what it does not
-#: (the MobileNetV2 baseline's batch size and epochs, temperature 0.07, epoch by validation).
-CONTRASTIVE = dict(model="contrastive", epochs=20, batch_size=32, lr=1e-5, bn_momentum=0.1,
-                   pooling="meanmax", cl_weight=0.0005, temperature=0.07, select="val")
+    def learning_rate(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
+        """The learning rate of optimiser step ``step`` (0-based) of epoch ``epoch`` (0-based).
 
-
-def contrastive_config(**overrides) -> TrainConfig:
-    """The contrastive framework's configuration, with some fields overridden (None keeps the default)."""
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    if changes.get("model", "contrastive") != "contrastive":
-        raise ConfigError("contrastive_config cannot make a model other than 'contrastive'")
-    return TrainConfig(**{**CONTRASTIVE, **changes})
-
-
-def baseline_config(model: str, **overrides) -> TrainConfig:
-    """The official configuration of a baseline, with some fields overridden (None keeps the default)."""
-    if model not in OFFICIAL:
-        raise ConfigError(f"unknown baseline {model!r}; choose one of {', '.join(OFFICIAL)}")
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    if "model" in changes and changes["model"] != model:
-        raise ConfigError(f"baseline_config({model!r}) cannot make a {changes['model']!r} configuration")
-    return TrainConfig(**{**OFFICIAL[model], **changes})
-
-
-#: The paper's ablation: one network and one training, differing only in what the names say.
-VARIANTS = ("MBv2", "+ CL", "+ MF", "+ CL, MF")
-
-
-def variant_configs(base: TrainConfig | None = None, *, mf_mode: str = "both") -> dict[str, TrainConfig]:
-    """The four variants' configurations, from ``base`` (default :func:`contrastive_config`)."""
-    base = base or contrastive_config()
-    if base.model != "contrastive":
-        raise ConfigError("the ablation varies the contrastive framework: base.model must be 'contrastive'")
-    if mf_mode not in ("both", "test"):
-        raise ConfigError(f"mf_mode must be 'both' or 'test', got {mf_mode!r}")
-    cl = base.cl_weight if base.cl_weight > 0 else contrastive_config().cl_weight
-    return {"MBv2": base.replace(cl_weight=0.0, median_filter="off"),
-            "+ CL": base.replace(cl_weight=cl, median_filter="off"),
-            "+ MF": base.replace(cl_weight=0.0, median_filter=mf_mode),
-            "+ CL, MF": base.replace(cl_weight=cl, median_filter=mf_mode)}
-
-
-#: Every system the book and the batch runs compare: the two official baselines and the ablation.
-SYSTEMS = ("AE baseline", "MBv2 baseline", *VARIANTS)
-
-@dataclass(frozen=True)
-class Settings:
-    """Named training settings: what each kind of system changes from its defaults.
-
-    ``ae`` overrides the official AE baseline's configuration, ``mbv2`` the
-    official MobileNetV2 baseline's, ``framework`` the contrastive
-    framework's (the four ablation variants).
-    """
-
-    name: str
-    description: str
-    ae: Mapping[str, Any] = field(default_factory=dict)
-    mbv2: Mapping[str, Any] = field(default_factory=dict)
-    framework: Mapping[str, Any] = field(default_factory=dict)
-
-
-#: Named training settings: ``paper`` (the official and the paper's hyper-parameters), ``book``
-#: (fewer epochs, a larger learning rate and sparser patches, so that the book's default run
-#: fits in 20 minutes on two CPU cores) and ``tiny`` (the smoke test: one epoch).
-SETTINGS = {s.name: s for s in (
-    Settings("paper", "the official baselines' and the paper's hyper-parameters"),
-    Settings("book", "reduced for the book's default build on two CPU cores",
-             ae=dict(epochs=5), mbv2=dict(epochs=2, lr=3e-4, train_hop=32, test_hop=32),
-             framework=dict(epochs=2, lr=3e-4, train_hop=32, test_hop=32)),
-    Settings("tiny", "the test suite's smoke run: one epoch",
-             ae=dict(epochs=1), mbv2=dict(epochs=1, lr=3e-4, train_hop=32, test_hop=32),
-             framework=dict(epochs=1, lr=3e-4, train_hop=32, test_hop=32)),
-)}
+        As PyTorch's ``MultiStepLR`` stepped once per epoch (``lr_step="epoch"``)
+        or once per optimiser step (``"iteration"``): ``lr * lr_gamma ** k``,
+        ``k`` the number of milestones reached by the epochs (or steps) done.
+        """
+        done = epoch if self.lr_step == "epoch" else epoch * steps_per_epoch + step
+        return self.lr * self.lr_gamma ** sum(done >= m for m in self.lr_milestones)
 
 
 #: Fields that cannot be overridden for every system: they name the system or the run.
@@ -242,8 +266,9 @@ def check_overrides(overrides: Mapping[str, Any], *, where: str = "") -> dict[st
     """Refuse names that are not :class:`TrainConfig` fields and values of another type than the field's.
 
     What a grid's or a chapter's ``config`` parameter may hold; an int is
-    accepted for a float field.  The values themselves are checked when the
-    configurations are built (:func:`system_configs`).
+    accepted for a float field, a list of integers for ``lr_milestones``.
+    The values themselves are checked when the configurations are built
+    (:func:`asdlib.recipes.system_configs`).
     """
     defaults = TrainConfig()
     known = [f.name for f in fields(TrainConfig) if f.name not in NOT_OVERRIDABLE]
@@ -255,36 +280,15 @@ def check_overrides(overrides: Mapping[str, Any], *, where: str = "") -> dict[st
             problems.append(f"{name!r} is not a training setting (known: {', '.join(known)})")
         else:
             kind = type(getattr(defaults, name))
-            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if kind is float \
-                else (type(value) is kind)
+            if kind is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            elif kind is tuple:
+                ok = isinstance(value, (list, tuple)) and all(type(v) is int for v in value)
+            else:
+                ok = type(value) is kind
             if not ok:
-                problems.append(f"{name!r} must be {kind.__name__}, got {type(value).__name__} {value!r}")
+                want = "a list of integers" if kind is tuple else kind.__name__
+                problems.append(f"{name!r} must be {want}, got {type(value).__name__} {value!r}")
     if problems:
         raise ConfigError(f"{where}configuration overrides: " + "; ".join(problems))
     return dict(overrides)
-
-
-def system_configs(settings: str = "paper", **overrides) -> dict[str, TrainConfig]:
-    """Every system of :data:`SYSTEMS` under named settings (:data:`SETTINGS`), in that order.
-
-    ``overrides`` (None keeps the settings' value) apply to every system, e.g. ``seed``.
-    """
-    if settings not in SETTINGS:
-        raise ConfigError(f"unknown settings {settings!r}; choose one of {', '.join(SETTINGS)}")
-    named = SETTINGS[settings]
-    extra = {k: v for k, v in overrides.items() if v is not None}
-    return {"AE baseline": baseline_config("ae", **{**named.ae, **extra}),
-            "MBv2 baseline": baseline_config("mbv2", **{**named.mbv2, **extra}),
-            **variant_configs(contrastive_config(**{**named.framework, **extra}))}
-
-
-def system_config(system: str, settings: str = "paper", *, seed: int = 0,
-                  overrides: Mapping[str, Any] | None = None) -> TrainConfig:
-    """One system of :data:`SYSTEMS` under named settings, with some training settings overridden.
-
-    What one run of a grid trains (``notebooks/08_run.ipynb``); every problem
-    (unknown system or settings, a bad override) is a :class:`ValueError`.
-    """
-    if system not in SYSTEMS:
-        raise ConfigError(f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)}")
-    return system_configs(settings, seed=seed, **check_overrides(overrides or {}))[system]

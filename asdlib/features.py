@@ -1,10 +1,19 @@
-"""Log-mel features of the official DCASE 2021 Task 2 baselines, in PyTorch.
+"""Log-mel features, in PyTorch: the official baselines' front end and the authors' per-chunk one.
 
-The front end is the official one (librosa ``melspectrogram`` with
-``n_fft=1024, hop_length=512, n_mels=128, power=2.0``, centred frames with
-zero padding, Slaney mel scale and normalisation, then
-``10 * log10(max(mel, eps))`` with eps the float64 machine epsilon),
-computed with torchaudio, batched, on the CPU or CUDA.
+* :class:`LogMel`: the official front end (librosa ``melspectrogram`` with
+  ``n_fft=1024, hop_length=512, n_mels=128, power=2.0``, centred frames
+  padded by reflection as librosa 0.6 pads them, Slaney mel scale and
+  normalisation, then ``10 * log10(max(mel, eps))`` with eps the float64
+  machine epsilon), computed with torchaudio, batched, on the CPU or CUDA,
+  once per clip.
+* :class:`ChunkLogMel`: the front end of the authors' public code
+  (``../shared/method.md`` section 6): torchaudio's ``MelSpectrogram``
+  (HTK mel scale, no filterbank normalisation) and ``AmplitudeToDB(top_db=120)``
+  applied to a batch of waveform chunks inside the training and scoring
+  steps.
+
+Which one a system uses, and their parameters, are fields of
+:class:`FeatureConfig` and of the training configuration.
 
 Shapes: a log-mel spectrogram is ``(..., n_mels, frames)`` as librosa gives
 it; a 10 s clip has 313 frames.  :func:`ae_vectors` and :func:`cnn_patches`
@@ -21,33 +30,95 @@ import torch
 import torchaudio
 
 from ._numeric import EPS
+from .errors import ConfigError
 from .layout import SAMPLE_RATE
+
+#: torchaudio's floor under the power spectrogram before the logarithm, with ``floor="top_db"``.
+AMIN = 1e-10
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Log-mel parameters; the defaults are the official baselines' values."""
+    """Log-mel parameters; the defaults are the official baselines' values.
+
+    Attributes
+    ----------
+    sample_rate, n_fft, hop_length, n_mels, power : the STFT and the mel bands.
+    f_max : the top of the mel filterbank in Hz (None: half the sample rate,
+        8,000 Hz, the official and the authors' value).
+    mel_scale, mel_norm : ``"slaney"`` and ``"slaney"`` (librosa's defaults,
+        the official baselines) or ``"htk"`` and ``"none"`` (torchaudio's
+        defaults, the authors' code).
+    pad_mode : how centred frames are padded at the ends of a clip:
+        ``"reflect"`` (librosa 0.6, which the official code pins) or
+        ``"constant"`` (zeros, librosa 0.10 and later).  The two differ in
+        the first and last two frames only.
+    floor : ``"eps"``, ``10 log10(max(mel, eps))`` (official), or
+        ``"top_db"``, torchaudio's ``AmplitudeToDB``: ``10 log10(max(mel,
+        1e-10))``, then nothing below the maximum minus ``top_db`` dB (the
+        authors').
+    top_db : the range kept by ``floor="top_db"`` (120 dB in the authors' code).
+    """
 
     sample_rate: int = SAMPLE_RATE
     n_fft: int = 1024
     hop_length: int = 512
     n_mels: int = 128
     power: float = 2.0
+    f_max: float | None = None
+    mel_scale: str = "slaney"
+    mel_norm: str = "slaney"
+    pad_mode: str = "reflect"
+    floor: str = "eps"
+    top_db: float = 120.0
+
+    def __post_init__(self):
+        for name, allowed in (("mel_scale", ("slaney", "htk")), ("mel_norm", ("slaney", "none")),
+                              ("pad_mode", ("reflect", "constant")), ("floor", ("eps", "top_db"))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"features.{name} must be one of {', '.join(allowed)}, "
+                                  f"got {getattr(self, name)!r}")
+        if self.f_max is not None and not 0 < self.f_max <= self.sample_rate / 2:
+            raise ConfigError(f"features.f_max must be in (0, {self.sample_rate / 2:g}] Hz, got {self.f_max}")
 
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def top_hz(self) -> float:
+        """The top of the mel filterbank in Hz."""
+        return float(self.f_max) if self.f_max is not None else self.sample_rate / 2
+
+    def chunk_samples(self, frames: int) -> int:
+        """Samples of a waveform chunk whose non-centred STFT has ``frames`` frames (33,280 for 64)."""
+        return self.n_fft + (frames - 1) * self.hop_length
+
+
+def to_db(mel: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """A mel power spectrogram ``(..., n_mels, frames)`` in dB, with the floor of ``config.floor``.
+
+    With ``"top_db"`` the floor is the maximum of the whole input minus
+    ``top_db``: for a batch of chunks ``(batch, n_mels, frames)``, one
+    maximum over the batch, as torchaudio's ``AmplitudeToDB`` takes it.
+    """
+    if config.floor == "eps":
+        return 10.0 * torch.log10(torch.clamp(mel, min=EPS))
+    db = 10.0 * torch.log10(torch.clamp(mel, min=AMIN))
+    return torch.maximum(db, db.amax() - config.top_db)
+
 
 class LogMel(torch.nn.Module):
-    """``waveform (..., samples)`` -> log-mel ``(..., n_mels, frames)`` in dB, float32.
+    """``waveform (..., samples)`` -> log-mel ``(..., n_mels, frames)`` in dB, float32: one clip at a time.
 
     The power spectrogram comes from torchaudio (periodic Hann window,
-    centred frames, zero padding); the mel basis is librosa's own Slaney
-    filterbank (torchaudio's differs by up to 2 % at the filter edges, which
-    moves quiet bands beside loud tones by a tenth of a dB).  The STFT runs
-    in float64 (``precision``) with a window computed in float64: a float32
-    window alone raises the leakage floor to about 140 dB below a tone and
-    moves the quiet bands around it by up to a dB.  The result is float32.
+    centred frames, ``config.pad_mode`` padding); the mel basis is librosa's
+    own filterbank (torchaudio's Slaney filterbank differs by up to 2 % at
+    the filter edges, which moves quiet bands beside loud tones by a tenth of
+    a dB).  The STFT runs in float64 (``precision``) with a window computed
+    in float64: a float32 window alone raises the leakage floor to about
+    140 dB below a tone and moves the quiet bands around it by up to a dB.
+    The result is float32.  With ``floor="top_db"`` each spectrogram of the
+    batch keeps its own maximum.
     """
 
     def __init__(self, config: FeatureConfig = FeatureConfig(), *,
@@ -57,15 +128,56 @@ class LogMel(torch.nn.Module):
         self.precision = precision
         self.spectrogram = torchaudio.transforms.Spectrogram(
             n_fft=config.n_fft, hop_length=config.hop_length, power=config.power,
-            center=True, pad_mode="constant", window_fn=torch.hann_window,
+            center=True, pad_mode=config.pad_mode, window_fn=torch.hann_window,
             wkwargs={"periodic": True, "dtype": torch.float64})
-        basis = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels)
+        basis = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
+                                    fmax=config.top_hz, htk=config.mel_scale == "htk",
+                                    norm="slaney" if config.mel_norm == "slaney" else None)
         self.register_buffer("mel_basis", torch.from_numpy(basis), persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         spec = self.spectrogram.to(self.precision)(waveform.to(self.precision))
         mel = torch.matmul(self.mel_basis.to(self.precision), spec)
-        return (10.0 * torch.log10(torch.clamp(mel, min=EPS))).to(torch.float32)
+        if self.config.floor == "top_db" and mel.ndim > 2:  # one maximum per spectrogram
+            return torch.stack([to_db(m, self.config) for m in mel.reshape(-1, *mel.shape[-2:])]
+                               ).reshape(mel.shape).to(torch.float32)
+        return to_db(mel, self.config).to(torch.float32)
+
+
+class ChunkLogMel(torch.nn.Module):
+    """A batch of waveform chunks ``(batch, samples)`` -> log-mel ``(batch, n_mels, frames)``, float32.
+
+    torchaudio's ``MelSpectrogram`` with the arguments of ``config``
+    (``win_length = n_fft``, ``f_min = 0``, ``pad_mode``, ``mel_scale``,
+    ``norm``) followed by the dB conversion of :func:`to_db`: the front end
+    the authors' code runs inside its models, computed per chunk, in float32.
+    ``center``: centred frames (66 for a chunk of 33,280 samples: the
+    authors' CNN) or not (64: the training path of their contrastive model).
+
+    With ``floor="top_db"`` the floor follows the maximum of the whole batch,
+    as ``AmplitudeToDB`` takes it for a training batch of 32 chunks; when
+    scoring, the authors pass one clip's chunks at a time, and ``groups``
+    (the clip of each chunk) gives each clip its own maximum.
+    """
+
+    def __init__(self, config: FeatureConfig, *, center: bool = True):
+        super().__init__()
+        self.config, self.center = config, center
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=config.sample_rate, n_fft=config.n_fft, win_length=config.n_fft,
+            hop_length=config.hop_length, f_min=0.0, f_max=config.f_max, n_mels=config.n_mels,
+            power=config.power, center=center, pad_mode=config.pad_mode,
+            norm="slaney" if config.mel_norm == "slaney" else None, mel_scale=config.mel_scale)
+
+    def forward(self, chunks: torch.Tensor, groups: np.ndarray | None = None) -> torch.Tensor:
+        mel = self.mel(chunks.float())
+        if groups is None or self.config.floor != "top_db":
+            return to_db(mel, self.config)
+        out = torch.empty_like(mel)
+        for g in np.unique(groups):
+            idx = torch.from_numpy(np.flatnonzero(groups == g)).to(mel.device)
+            out[idx] = to_db(mel[idx], self.config)
+        return out
 
 
 def official_logmel(y: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
@@ -74,7 +186,10 @@ def official_logmel(y: np.ndarray, config: FeatureConfig = FeatureConfig()) -> n
     project's (faster, batched) equal of this."""
     mel = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float32), sr=config.sample_rate,
                                          n_fft=config.n_fft, hop_length=config.hop_length,
-                                         n_mels=config.n_mels, power=config.power)
+                                         n_mels=config.n_mels, power=config.power,
+                                         pad_mode=config.pad_mode, fmax=config.top_hz,
+                                         htk=config.mel_scale == "htk",
+                                         norm="slaney" if config.mel_norm == "slaney" else None)
     return 10.0 * np.log10(np.maximum(mel, EPS))
 
 

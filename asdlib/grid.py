@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from .config import SYSTEMS, system_config
+from .recipes import SYSTEMS, system_config
 from .errors import GridError, NotebookError
 from .notebooks import check_parameters, notebook_parameters
 from .project import ROOT, slug

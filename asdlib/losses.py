@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 
-def nt_xent(a: torch.Tensor, b: torch.Tensor, *, temperature: float = 0.07) -> torch.Tensor:
+def nt_xent(a: torch.Tensor, b: torch.Tensor, *, temperature: float = 0.07,
+            normalize: bool = True) -> torch.Tensor:
     r"""NT-Xent (normalised temperature-scaled cross-entropy) between two views of a batch.
 
     ``a[i]`` and ``b[i]`` are two views of sample ``i`` (here its AE and its
@@ -25,12 +26,18 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, *, temperature: float = 0.07) -> t
         \ell_j = -\log \frac{\exp(s_{j,p(j)})}{\sum_{k \ne j} \exp(s_{jk})},
         \qquad L = \frac{1}{2N} \sum_{j=1}^{2N} \ell_j
 
-    (SimCLR's loss; SupCon's without labels).
+    (SimCLR's loss; SupCon's without labels).  A model that has learned
+    nothing gives every other vector the same similarity: the loss is then
+    :math:`\log(2N - 1)` (4.13 for a batch of 32), its chance level.
 
     Parameters
     ----------
     a, b : shape=(N, d), N >= 2
     temperature : :math:`\tau`; 0.07 is SupCon's default (the paper does not state its value).
+    normalize : L2-normalise the vectors first (SimCLR, the project's
+        compact recipe).  The authors' code calls SupCon's loss on the
+        projection head's outputs as they are (``normalize=False``): the
+        similarities are then unbounded dot products.
     """
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"two views of shape (N, d) expected, got {tuple(a.shape)} and {tuple(b.shape)}")
@@ -39,8 +46,15 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, *, temperature: float = 0.07) -> t
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     n = len(a)
-    z = F.normalize(torch.cat([a, b]), dim=1)
+    z = torch.cat([a, b])
+    if normalize:
+        z = F.normalize(z, dim=1)
     sim = z @ z.T / temperature
     sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=sim.device), float("-inf"))
     positive = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(sim.device)
     return F.cross_entropy(sim, positive)
+
+
+def nt_xent_chance(batch_size: int) -> float:
+    """The NT-Xent of a batch of ``batch_size`` pairs whose similarities are all equal: ``log(2N - 1)``."""
+    return float(torch.log(torch.tensor(2.0 * batch_size - 1.0)))

@@ -6,7 +6,12 @@
 * :class:`MobileNetV2`: the official MobileNetV2 baseline, torchvision's
   ``mobilenet_v2(width_mult=0.5)`` with one output per section; 691,523
   trainable parameters for 3 sections, the count of Keras'
-  ``MobileNetV2(alpha=0.5, classes=3)``.
+  ``MobileNetV2(alpha=0.5, classes=3)``.  Its arguments also make the
+  authors' CNN (``../shared/method.md`` section 6): width 1.0, one input
+  channel, dropout 0.5 before the classifier, Xavier initialisation,
+  PyTorch's batch-norm defaults; 2,227,139 parameters for 3 sections.
+* :class:`ContrastiveASD`: the paper's framework in training (an AE and
+  the CNN on the same chunk, tied by a contrastive loss).
 
 Both keep Keras' batch-normalisation epsilon (1e-3); the momentum of the
 running statistics is a parameter (torch convention, ``1 - keras``): Keras
@@ -68,7 +73,7 @@ class AutoEncoder(nn.Module):
     """
 
     def __init__(self, in_dim: int = 640, *, hidden: int = 128, bottleneck: int = 8, depth: int = 4,
-                 bn_momentum: float = 0.01):
+                 bn_momentum: float = 0.01, bn_eps: float = KERAS_BN_EPS):
         super().__init__()
         self.in_dim, self.bottleneck = in_dim, bottleneck
 
@@ -84,7 +89,7 @@ class AutoEncoder(nn.Module):
             dec += block(hidden, hidden)
         dec.append(nn.Linear(hidden, in_dim))
         self.encoder, self.decoder = nn.Sequential(*enc), nn.Sequential(*dec)
-        _set_batchnorm(self, momentum=bn_momentum)
+        _set_batchnorm(self, momentum=bn_momentum, eps=bn_eps)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The bottleneck, shape=(batch, bottleneck)."""
@@ -104,27 +109,54 @@ class MobileNetV2(nn.Module):
     Parameters
     ----------
     n_sections : outputs of the classifier (the sections of the machine type).
+    width_mult : 0.5 (the official baseline) or 1.0 (the authors' CNN).
     pooling : ``"avg"``, global average pooling of the last feature map (the
         official baseline); ``"meanmax"``, the mean over frequency then mean
-        plus max over time (the contrastive framework's CNN view).
+        plus max over time (the authors' CNN, the contrastive framework's CNN view).
+    in_channels : 3, the official network's RGB input with the log-mel
+        repeated (computed as one channel with the first kernel summed over
+        its 3 input channels), or 1, the authors' one-channel first layer.
+    dropout : before the classifier (0 in Keras' top, 0.5 in the authors' CNN).
+    init : ``"torchvision"`` (Kaiming-normal convolutions, N(0, 0.01)
+        linear) or ``"xavier"`` (the authors': Xavier-uniform convolutions,
+        N(0, 0.01) linear layers, zero biases).
+    bn_momentum, bn_eps : the batch normalisations' (torch convention).
     """
 
     def __init__(self, n_sections: int, *, width_mult: float = 0.5, pooling: str = "avg",
-                 bn_momentum: float = 0.001):
+                 bn_momentum: float = 0.001, bn_eps: float = KERAS_BN_EPS, in_channels: int = 3,
+                 dropout: float = 0.0, init: str = "torchvision"):
         super().__init__()
         if n_sections < 1:
             raise ValueError(f"a section classifier needs at least one section, got {n_sections}")
         if pooling not in ("avg", "meanmax"):
             raise ValueError(f"pooling must be 'avg' or 'meanmax', got {pooling!r}")
+        if in_channels not in (1, 3) or init not in ("torchvision", "xavier"):
+            raise ValueError(f"in_channels must be 1 or 3 and init 'torchvision' or 'xavier', got "
+                             f"{in_channels} and {init!r}")
         net = mobilenet_v2(weights=None, width_mult=width_mult, num_classes=n_sections)
         self.features = net.features
-        self.classifier = net.classifier[-1]  # Keras' top has no dropout
+        if in_channels == 1:
+            first = self.features[0][0]
+            self.features[0][0] = nn.Conv2d(1, first.out_channels, first.kernel_size, first.stride,
+                                            first.padding, bias=False)
+            nn.init.kaiming_normal_(self.features[0][0].weight, mode="fan_out")
+        self.classifier = net.classifier[-1]  # dropout, when there is some, is applied in classify()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.n_sections, self.pooling = n_sections, pooling
         self.embedding_dim = self.classifier.in_features  # 1280
-        _set_batchnorm(self, momentum=bn_momentum)
+        if init == "xavier":
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.xavier_uniform_(m.weight)
+                elif isinstance(m, nn.Linear):
+                    nn.init.normal_(m.weight, 0, 0.01)
+                if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        _set_batchnorm(self, momentum=bn_momentum, eps=bn_eps)
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        """The first convolution on one channel with the kernel summed over its 3 input channels."""
+        """The first convolution on one channel (a 3-channel kernel summed over its input channels)."""
         conv = self.features[0][0]
         return F.conv2d(x, conv.weight.sum(dim=1, keepdim=True), conv.bias, conv.stride,
                         conv.padding, conv.dilation, conv.groups)
@@ -146,9 +178,13 @@ class MobileNetV2(nn.Module):
         over_time = fmap.mean(dim=3)  # average over frequency: (batch, 1280, time)
         return over_time.mean(dim=2) + over_time.amax(dim=2)
 
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Section logits of embeddings (dropout first, in training), shape=(batch, n_sections)."""
+        return self.classifier(self.dropout(embedding))
+
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         """Section logits, shape=(batch, n_sections)."""
-        return self.classifier(self.embed(patches))
+        return self.classify(self.embed(patches))
 
 
 class ContrastiveASD(nn.Module):
@@ -156,20 +192,28 @@ class ContrastiveASD(nn.Module):
 
     The AE branch is the baseline autoencoder on the flattened chunk
     (``frames x n_mels`` inputs, 8,192 for 64 x 128), its 8-unit bottleneck
-    the AE view p; the CNN branch is the MobileNetV2 section classifier, its
-    pooled 1,280-value embedding the CNN view u.  Both views are
-    L2-normalised, mapped to ``proj_dim`` by their own linear map and passed
-    through one shared projection head (``proj_dim -> proj_dim``, ReLU,
-    ``proj_dim -> proj_dim``).  At inference only :attr:`cnn` is used: the
-    AE, the maps and the head add no parameter to the deployed network.
+    the AE view p; the CNN branch is a :class:`MobileNetV2` section
+    classifier (built from ``cnn``, its keyword arguments), its pooled
+    1,280-value embedding the CNN view u.  Both views are L2-normalised,
+    mapped to ``proj_dim`` by their own linear map and passed through one
+    shared projection head (``proj_dim -> proj_dim``, ReLU, ``proj_dim ->
+    proj_dim``).  At inference only :attr:`cnn` is used: the AE, the maps and
+    the head add no parameter to the deployed network.
+
+    ``decode_normalized``: the AE decodes the normalised bottleneck, and
+    ``classify_normalized``: the classifier reads the normalised embedding
+    (both as in the authors' code; the project's compact recipe feeds both
+    un-normalised, as each network does on its own).
     """
 
     def __init__(self, n_sections: int, *, frames: int = 64, n_mels: int = 128, proj_dim: int = 256,
-                 pooling: str = "meanmax", bn_momentum: float = 0.1):
+                 bn_momentum: float = 0.1, bn_eps: float = KERAS_BN_EPS, decode_normalized: bool = False,
+                 classify_normalized: bool = False, **cnn):
         super().__init__()
         self.frames, self.n_mels = frames, n_mels
-        self.ae = AutoEncoder(frames * n_mels, bn_momentum=bn_momentum)
-        self.cnn = MobileNetV2(n_sections, pooling=pooling, bn_momentum=bn_momentum)
+        self.decode_normalized, self.classify_normalized = decode_normalized, classify_normalized
+        self.ae = AutoEncoder(frames * n_mels, bn_momentum=bn_momentum, bn_eps=bn_eps)
+        self.cnn = MobileNetV2(n_sections, bn_momentum=bn_momentum, bn_eps=bn_eps, **{"pooling": "meanmax", **cnn})
         self.map_ae = nn.Linear(self.ae.bottleneck, proj_dim)
         self.map_cnn = nn.Linear(self.cnn.embedding_dim, proj_dim)
         self.head = nn.Sequential(nn.Linear(proj_dim, proj_dim), nn.ReLU(), nn.Linear(proj_dim, proj_dim))
@@ -191,6 +235,9 @@ class ContrastiveASD(nn.Module):
         flat = chunk.reshape(len(chunk), -1)
         code = self.ae.encode(flat)
         embedding = self.cnn.embed(chunk if cnn_input is None else cnn_input)
-        p = self.head(self.map_ae(F.normalize(code, dim=1)))
-        u = self.head(self.map_cnn(F.normalize(embedding, dim=1)))
-        return self.ae.decoder(code), self.cnn.classifier(embedding), p, u
+        code_n, embedding_n = F.normalize(code, dim=1), F.normalize(embedding, dim=1)
+        p = self.head(self.map_ae(code_n))
+        u = self.head(self.map_cnn(embedding_n))
+        recon = self.ae.decoder(code_n if self.decode_normalized else code)
+        logits = self.cnn.classify(embedding_n if self.classify_normalized else embedding)
+        return recon, logits, p, u

@@ -8,7 +8,9 @@ the training clips.  What a run writes, under ``out_dir/<dataset>/``::
 
     <machine>/model.pt      checkpoint (written after every epoch; a re-run resumes or reuses it)
     <machine>/history.csv   loss (and accuracy) per epoch
-    <machine>/scores.csv    every clip's score, split, section, domain and label
+    <machine>/scores.csv    every clip's score, split, section, domain and label (the training
+                            clips scored as the decision threshold is fitted: every
+                            ``threshold_hop`` frames when it is set)
     <machine>/run.json      configuration, sections and decision threshold
     submission/             the official anomaly_score_*.csv and decision_result_*.csv files
 """
@@ -23,7 +25,6 @@ import pandas as pd
 import torch
 
 from ._atomic import write_text_atomic
-from .cache import load_features
 from .checkpoint import Trained
 from .config import TrainConfig
 from .layout import list_clips, sections
@@ -33,7 +34,7 @@ from .scoring import check_trained_sections, clip_scores
 from .submission import write_submission
 from .tables import cells, test_cells
 from .training import train
-from .windows import median_filtered
+from .windows import Inputs, load_inputs
 
 def clip_frame(clips, scores: np.ndarray) -> pd.DataFrame:
     """One row per clip: name, split, section, domain, label and score (what ``scores.csv`` holds)."""
@@ -42,19 +43,17 @@ def clip_frame(clips, scores: np.ndarray) -> pd.DataFrame:
 
 
 def _test_set_score(machine, trained_sections, config, test_feats, device):
-    """For ``select="test"``: the official score of a network on the labelled test clips."""
+    """For ``select="test"`` and ``track_test``: the official score of a network on the labelled test clips."""
     unlabelled = [c for c in test_feats.clips if c.y_true is None]
     if unlabelled:
-        raise ValueError(f"{unlabelled[0].path.parent}: select='test' picks the epoch by the test "
+        raise ValueError(f"{unlabelled[0].path.parent}: select='test' and track_test read the test "
                          f"labels, and these test clips have none")
-    if config.median_filter != "off":  # filter the test clips once, not after every epoch
-        test_feats = median_filtered(test_feats, config)
-        config = config.replace(median_filter="off")
+    inputs = Inputs(config, test_feats, training=False)  # "+MF": the test clips are filtered once
 
     def score(net) -> float:
         run = Trained(model=net, machine=machine, sections=trained_sections, config=config,
                       history=pd.DataFrame())
-        s = clip_scores(run, test_feats, device=device, progress=False)
+        s = clip_scores(run, inputs, device=device, progress=False)
         return official_score(cells(clip_frame(test_feats.clips, s).assign(machine=machine)))
 
     return score
@@ -99,12 +98,10 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
     folder.mkdir(parents=True, exist_ok=True)
     train_clips = list_clips(data_dir, machine, split="train")
     test_clips = list_clips(data_dir, machine, split="test")
-    train_feats = load_features(train_clips, cache_dir, config=config.features, device=device or "cpu",
-                                progress=progress)
-    test_feats = load_features(test_clips, cache_dir, config=config.features, device=device or "cpu",
-                               progress=progress)
+    train_feats = load_inputs(train_clips, cache_dir, config, device=device or "cpu", progress=progress)
+    test_feats = load_inputs(test_clips, cache_dir, config, device=device or "cpu", progress=progress)
     epoch_score = None
-    if config.select == "test":
+    if config.select == "test" or config.track_test:
         epoch_score = _test_set_score(machine, sections(train_clips), config, test_feats, device)
     trained = train(train_feats, config, machine=machine, checkpoint=folder / "model.pt",
                     device=device, progress=progress, epoch_score=epoch_score)
@@ -113,7 +110,7 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
     write_text_atomic(folder / "history.csv", trained.history.to_csv(index=False))
 
     train_scores = clip_scores(trained, train_feats, device=device, progress=progress,
-                               desc=f"scoring {machine} train")
+                               desc=f"scoring {machine} train", hop=config.threshold_hop or None)
     test_scores = clip_scores(trained, test_feats, device=device, progress=progress,
                               desc=f"scoring {machine} test")
     threshold = gamma_threshold(train_scores)

@@ -15,10 +15,16 @@
     eps the float64 machine epsilon: a misplaced parenthesis puts the second
     logarithm inside the first.  Both fall as ``p`` rises, so they agree on
     each patch's order, but a clip's score is a mean over patches and the
-    means rank clips differently.
+    means rank clips differently;
+  - ``"clamped"``: the authors' code, ``log(max(1 - p, eps)) - log(max(p,
+    eps))`` with ``p`` the float32 softmax: the log-odds, except that it
+    saturates at ``log(eps)`` (-36.04) once ``p`` rounds to 1.
 
 With the "+MF" median filter (``median_filter`` "both" or "test"), the
-patches are cut from the median-filtered spectrogram.
+patches are cut from the median-filtered spectrogram.  The windows and the
+front end are those of :class:`asdlib.windows.Inputs` in scoring: every
+``test_hop`` frames, and with the chunk front end the log-mel of each
+waveform chunk.
 
 A clip whose section the network was not trained on is an error that names
 it (the official code quietly scores it with the last class).  Scoring runs
@@ -43,7 +49,7 @@ from .cache import CachedFeatures
 from .checkpoint import Trained, pick_device
 from .errors import SectionError
 from .models import reconstruction_error
-from .windows import gather, median_filtered, windows
+from .windows import Inputs
 
 
 def inference_model(model: nn.Module) -> nn.Module:
@@ -73,14 +79,16 @@ def section_log_odds(logits: torch.Tensor, section: torch.Tensor, *, form: str =
     ----------
     logits : shape=(n, n_sections)
     section : the own section's class index of each patch, shape=(n,)
-    form : ``"log_odds"`` or ``"official"`` (see the module docstring).
+    form : ``"log_odds"``, ``"official"`` or ``"clamped"`` (see the module docstring).
     """
     own = logits.gather(1, section[:, None])[:, 0]
-    if form == "official":
+    if form in ("official", "clamped"):
         p = torch.softmax(logits.float(), dim=1).gather(1, section[:, None])[:, 0].double()
+        if form == "clamped":
+            return torch.log(torch.clamp(1.0 - p, min=EPS)) - torch.log(torch.clamp(p, min=EPS))
         return torch.log(torch.clamp(1.0 - p, min=EPS) - torch.log(torch.clamp(p, min=EPS)))
     if form != "log_odds":
-        raise ValueError(f"form must be 'log_odds' or 'official', got {form!r}")
+        raise ValueError(f"form must be 'log_odds', 'official' or 'clamped', got {form!r}")
     x = logits.double()
     others = x.scatter(1, section[:, None], float("-inf"))
     return torch.logsumexp(others, dim=1) - own.double()
@@ -96,28 +104,30 @@ def check_trained_sections(trained: Trained, clips: Sequence) -> None:
             for s, folder in unseen))
 
 
-def clip_means(trained: Trained, feats: CachedFeatures, per_window: Callable, *,
+def clip_means(trained: Trained, feats: CachedFeatures | Inputs, per_window: Callable, *,
                device: str | torch.device | None = None, batch: int | None = None,
-               progress: bool = False, desc: str = "scoring") -> np.ndarray:
+               progress: bool = False, desc: str = "scoring", hop: int | None = None) -> np.ndarray:
     """The mean over each clip's windows of ``per_window(model, x, clip)``, shape=(n_clips, ...).
 
-    The windows are the ones scoring uses: 5-frame AE vectors at every frame
-    for the autoencoder, ``patch_frames`` patches every ``test_hop`` frames
+    The windows are the ones scoring uses (:class:`asdlib.windows.Inputs`
+    with ``training=False``): 5-frame AE vectors at every frame for the
+    autoencoder, ``patch_frames`` patches every ``test_hop`` frames
     (median-filtered under "+MF") for a classifier, whose test sections must
-    have been trained.  ``per_window`` gets the inference network, a batch of
-    windows and the index of each window's clip, and returns a tensor with
-    one row per window.
+    have been trained.  ``feats`` is the cache the configuration reads, or
+    scoring inputs made from it already (reused across calls: the "+MF"
+    filter is then computed once).  ``hop``: another hop in frames (the
+    decision threshold's).  ``per_window`` gets the inference network, a
+    batch of windows and the index of each window's clip, and returns a
+    tensor with one row per window.
     """
     config = trained.config
     device = pick_device(device)
+    inputs = feats if isinstance(feats, Inputs) else Inputs(config, feats, training=False, hop=hop,
+                                                            progress=progress)
+    feats = inputs.feats
     if config.model != "ae":
         check_trained_sections(trained, feats.clips)
-        if config.median_filter != "off":  # "+MF": the CNN sees the filtered spectrograms
-            feats = median_filtered(feats, config, progress=progress)
-        width, hop = config.patch_frames, config.test_hop
-    else:
-        width, hop = config.ae_frames, 1
-    win = windows(feats, range(len(feats)), width=width, hop=hop)
+    win = inputs.windows()
     model = inference_model(trained.model.to(device))
     batch = batch or config.score_batch
     sums = None
@@ -126,7 +136,8 @@ def clip_means(trained: Trained, feats: CachedFeatures, per_window: Callable, *,
                                       disable=not progress, leave=False) as bar:
         for b in range(0, len(win), batch):
             sl = slice(b, b + batch)
-            x = gather(feats, win.starts[sl], width).to(device)
+            x, x_cnn = inputs.batch(win.starts[sl], device, win.clip[sl])
+            x = x if x_cnn is None else x_cnn
             per = per_window(model, x, win.clip[sl]).double().cpu().numpy()
             if sums is None:
                 sums = np.zeros((len(feats), *per.shape[1:]))
@@ -135,18 +146,20 @@ def clip_means(trained: Trained, feats: CachedFeatures, per_window: Callable, *,
     return sums / counts.reshape(-1, *([1] * (sums.ndim - 1)))
 
 
-def clip_scores(trained: Trained, feats: CachedFeatures, *, device: str | torch.device | None = None,
-                progress: bool = True, desc: str = "scoring") -> np.ndarray:
-    """The anomaly score of every clip of ``feats``, shape=(n_clips,), float64."""
+def clip_scores(trained: Trained, feats: CachedFeatures | Inputs, *, device: str | torch.device | None = None,
+                progress: bool = True, desc: str = "scoring", hop: int | None = None) -> np.ndarray:
+    """The anomaly score of every clip of ``feats``, shape=(n_clips,), float64 (``hop``: see
+    :func:`clip_means`)."""
     config = trained.config
     if config.model == "ae":
         def per_window(model, x, clip):
             return reconstruction_error(model, x)
     else:
         index = {s: i for i, s in enumerate(trained.sections)}
-        section_of = np.array([index.get(c.section, -1) for c in feats.clips], dtype=np.int64)
+        clips = feats.feats.clips if isinstance(feats, Inputs) else feats.clips
+        section_of = np.array([index.get(c.section, -1) for c in clips], dtype=np.int64)
 
         def per_window(model, x, clip):
             sec = torch.from_numpy(section_of[clip]).to(x.device)
             return section_log_odds(model(x), sec, form=config.score)
-    return clip_means(trained, feats, per_window, device=device, progress=progress, desc=desc)
+    return clip_means(trained, feats, per_window, device=device, progress=progress, desc=desc, hop=hop)

@@ -1,16 +1,18 @@
 """Training: one network per machine type, over all its sections and both domains.
 
-Data flow: the clips' log-mel spectrograms come memory-mapped from
-:mod:`asdlib.cache`; the examples are windows cut from them
-(:mod:`asdlib.windows`); the network is built from its configuration and
-saved by :mod:`asdlib.checkpoint`.  Scoring (:mod:`asdlib.scoring`) does not
-depend on this module.
+Data flow: the clips' log-mel spectrograms (or waveforms, for the chunk
+front end) come memory-mapped from :mod:`asdlib.cache`; the examples are
+windows cut from them and turned into the model's input by
+:class:`asdlib.windows.Inputs`; the network is built from its configuration
+and saved by :mod:`asdlib.checkpoint`.  Scoring (:mod:`asdlib.scoring`) does
+not depend on this module.
 
 Reproducible: the seed fixes the initial weights, the validation split
-(whole clips) and the order of every epoch's batches, which depends on the
-seed and the epoch number only, so a run resumed from its checkpoint gives
-the same weights as an uninterrupted one.  A checkpoint is written,
-atomically, after every epoch.
+and the order of every epoch's batches, which depends on the seed and the
+epoch number only, and the learning rate is a function of the epoch and the
+step (:meth:`asdlib.config.TrainConfig.learning_rate`), so a run resumed
+from its checkpoint gives the same weights as an uninterrupted one.  A
+checkpoint is written, atomically, after every epoch.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from .checkpoint import (Checkpoint, CheckpointError, Trained, build_model, cpu_
 from .config import TrainConfig
 from .losses import nt_xent
 from .models import reconstruction_error
-from .windows import Windows, gather, median_filtered, split_clips, windows
+from .windows import Inputs, Windows, split_clips
 
 MODEL_NAMES = {"ae": "AE", "mbv2": "MobileNetV2", "contrastive": "AE+CNN"}
 
@@ -56,7 +58,8 @@ def _batch_loss(model, config: TrainConfig, x: torch.Tensor, x_cnn: torch.Tensor
     recon, logits, p, u = model(x, x_cnn)
     mse = (recon - x.reshape(n, -1)).square().mean()
     ce = F.cross_entropy(logits, y)
-    cl = nt_xent(p, u, temperature=config.temperature) if n > 1 else recon.new_zeros(())
+    cl = (nt_xent(p, u, temperature=config.temperature, normalize=config.cl_normalize) if n > 1
+          else recon.new_zeros(()))
     loss = mse + ce + config.cl_weight * cl
     parts = {"loss": loss, "mse": mse, "ce": ce, "cl": cl}
     out = {k: float(v.detach()) * n for k, v in parts.items()}
@@ -78,30 +81,30 @@ def _section_targets(feats: CachedFeatures, sections: list[str]) -> np.ndarray:
 
 @dataclass
 class _Data:
-    """What an epoch reads: the features (and their filtered copy), the windows and the targets."""
+    """What an epoch reads: the inputs, the training and validation windows and the targets."""
 
-    feats: CachedFeatures
-    cnn_feats: CachedFeatures | None
+    inputs: Inputs
     train: Windows
     val: Windows
     targets: np.ndarray
 
 
-def _run_epoch(model, config, data: _Data, win: Windows, order, device, *, optimizer=None,
+def _run_epoch(model, config, data: _Data, win: Windows, order, device, *, optimizer=None, epoch: int = 0,
                bar=None) -> dict[str, float]:
     """One pass over ``win`` in ``order``: training when ``optimizer`` is given, else evaluation."""
     totals: dict[str, float] = {}
     training = optimizer is not None
+    steps = math.ceil(len(order) / config.batch_size)
     model.train(training)
     with torch.set_grad_enabled(training):
-        for b in range(0, len(order), config.batch_size):
+        for step, b in enumerate(range(0, len(order), config.batch_size)):
             idx = order[b:b + config.batch_size]
-            x = gather(data.feats, win.starts[idx], win.width).to(device, non_blocking=True)
-            x_cnn = (None if data.cnn_feats is None
-                     else gather(data.cnn_feats, win.starts[idx], win.width).to(device, non_blocking=True))
+            x, x_cnn = data.inputs.batch(win.starts[idx], device)
             y = None if config.model == "ae" else torch.from_numpy(data.targets[win.clip[idx]]).to(device)
             loss, parts = _batch_loss(model, config, x, x_cnn, y)
             if training:
+                for group in optimizer.param_groups:
+                    group["lr"] = config.learning_rate(epoch, step, steps)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -146,8 +149,9 @@ def _check_inputs(feats: CachedFeatures, config: TrainConfig, machine: str | Non
     if config.model != "ae" and len(sections) < 2:
         raise ValueError(f"{machine}: a section classifier needs at least two sections, "
                          f"the training clips hold {sections}")
-    if config.select == "test" and epoch_score is None:
-        raise ValueError("select='test' needs epoch_score, the official score on the test clips")
+    if (config.select == "test" or config.track_test) and epoch_score is None:
+        raise ValueError("select='test' and track_test need epoch_score, the official score on the "
+                         "test clips")
     return machine, sections
 
 
@@ -162,13 +166,15 @@ def _resume(checkpoint, machine: str, sections: list[str], config: TrainConfig) 
 
 
 def _prepare(feats: CachedFeatures, config: TrainConfig, sections: list[str], progress: bool) -> _Data:
-    width, hop = ((config.ae_frames, 1) if config.model == "ae"
-                  else (config.patch_frames, config.train_hop))
-    cnn_feats = median_filtered(feats, config, progress=progress) if config.median_filter == "both" else None
-    train_ids, val_ids = split_clips(len(feats), config.val_fraction, config.seed)
-    return _Data(feats=feats, cnn_feats=cnn_feats, train=windows(feats, train_ids, width=width, hop=hop),
-                 val=windows(feats, val_ids, width=width, hop=hop),
-                 targets=_section_targets(feats, sections))
+    inputs = Inputs(config, feats, training=True, progress=progress)
+    if config.val_split == "tail":  # Keras' validation_split: the last examples in file order
+        every = inputs.windows()
+        split = int(len(every) * (1 - config.val_fraction))
+        train, val = every.take(np.arange(split)), every.take(np.arange(split, len(every)))
+    else:
+        train_ids, val_ids = split_clips(len(feats), config.val_fraction, config.seed)
+        train, val = inputs.windows(train_ids), inputs.windows(val_ids)
+    return _Data(inputs=inputs, train=train, val=val, targets=_section_targets(feats, sections))
 
 
 def _fit(model, optimizer, config: TrainConfig, data: _Data, state: _State, device, *, machine: str,
@@ -182,12 +188,14 @@ def _fit(model, optimizer, config: TrainConfig, data: _Data, state: _State, devi
         order = np.random.default_rng([config.seed, 11, epoch]).permutation(len(data.train))
         with tqdm(total=len(order), desc=f"epoch {epoch + 1}", unit="ex", leave=False,
                   disable=not progress or steps < 20) as bar:
-            tr = _run_epoch(model, config, data, data.train, order, device, optimizer=optimizer, bar=bar)
+            tr = _run_epoch(model, config, data, data.train, order, device, optimizer=optimizer, epoch=epoch,
+                            bar=bar)
         row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in tr.items()}}
         if len(data.val):
             va = _run_epoch(model, config, data, data.val, np.arange(len(data.val)), device)
             row.update({f"val_{k}": v for k, v in va.items()})
-        if config.select == "test":
+        row["lr"] = config.learning_rate(epoch, steps - 1, steps)  # at the epoch's last step
+        if config.select == "test" or config.track_test:
             model.eval()
             row["test_score"] = float(epoch_score(scoring_part(model)))
         state.history.append(row)
@@ -215,7 +223,8 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
 
     Parameters
     ----------
-    feats : the training clips' log-mel spectrograms (:func:`asdlib.cache.load_features`).
+    feats : the training clips' log-mel spectrograms, or their waveforms for
+        the chunk front end (:func:`asdlib.windows.load_inputs`).
     config : the configuration (:func:`asdlib.config.baseline_config`,
         :func:`asdlib.config.contrastive_config`).
     machine : the machine type (default: that of the clips; mixing types is an error).
@@ -225,8 +234,8 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
         unfinished one is resumed.
     device : ``"cpu"``, ``"cuda"``, ...; default CUDA when present.
     on_epoch : called with each epoch's history row (after its checkpoint is written).
-    epoch_score : for ``select="test"``: the official score of a scoring
-        network on the test clips, called after every epoch.
+    epoch_score : for ``select="test"`` and ``track_test``: the official
+        score of a scoring network on the test clips, called after every epoch.
 
     Returns
     -------

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from asdlib.ablation import POSTER_ORDER
-from asdlib.config import baseline_config
+from asdlib.recipes import baseline_config
 from asdlib.layout import machine_types
 from asdlib.metrics import official_score
 from asdlib.pipeline import run_system

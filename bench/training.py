@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torchvision.models import mobilenet_v2
 
 from asdlib.cache import load_features
-from asdlib.config import baseline_config
+from asdlib.recipes import baseline_config
 from asdlib.layout import list_clips
 from asdlib.models import AutoEncoder, MobileNetV2
 from asdlib.scoring import inference_model

@@ -7,7 +7,7 @@ import torch
 
 from asdlib.ablation import VARIANTS, ablation, variant_configs
 from asdlib.cache import load_features
-from asdlib.config import contrastive_config
+from asdlib.recipes import contrastive_config
 from asdlib.features import median_filter
 from asdlib.layout import list_clips
 from asdlib.models import ContrastiveASD, MobileNetV2, count_parameters

@@ -10,7 +10,8 @@ import torch
 
 from asdlib.cache import load_features
 from asdlib.checkpoint import CheckpointError, load_checkpoint
-from asdlib.config import TrainConfig, baseline_config
+from asdlib.config import TrainConfig
+from asdlib.recipes import baseline_config
 from asdlib.layout import list_clips
 from asdlib.metrics import official_score
 from asdlib.pipeline import run_system
