@@ -5,13 +5,16 @@
 * :func:`section_probabilities`: the section classifier's mean softmax per
   clip (for its accuracy and confusion matrix on test clips);
 * :func:`view_embeddings`: the contrastive framework's two views ``p`` (AE)
-  and ``u`` (CNN) of chunks of clips.
+  and ``u`` (CNN) of chunks of clips;
+* :func:`listening_set`, :func:`loudness_aucs`: clips to listen to, and
+  whether loudness alone gives the faults away.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -80,3 +83,60 @@ def view_embeddings(model: ContrastiveASD, feats: CachedFeatures, clip_ids: Sequ
             ps.append(F.normalize(p, dim=1).cpu())
             us.append(F.normalize(u, dim=1).cpu())
     return torch.cat(ps).numpy(), torch.cat(us).numpy(), win.clip
+
+
+def listening_set(clips: Sequence, *, section: str | None = None) -> dict[tuple[str, str], object]:
+    """One test clip per (domain, label) of a section (default: the first section): what a reader listens to.
+
+    ``clips``: a machine type's test clips; returns ``{(domain, label): clip}``
+    for the labels present (normal and anomaly on the development set).
+    """
+    tests = [c for c in clips if c.split == "test"]
+    section = section or min(c.section for c in tests)
+    chosen = {}
+    for c in tests:
+        key = (c.domain, c.label)
+        if c.section == section and key not in chosen:
+            chosen[key] = c
+    return dict(sorted(chosen.items()))
+
+
+def clip_levels(clips: Sequence) -> np.ndarray:
+    """Each clip's mean energy in dB (relative to full scale), shape=(n_clips,)."""
+    from .audio import load_audio
+
+    return np.array([10 * np.log10(np.mean(np.square(load_audio(c.path), dtype=np.float64)) + 1e-20)
+                     for c in clips])
+
+
+def loudness_aucs(clips: Sequence) -> pd.DataFrame:
+    """How well loudness alone tells anomalous clips from normal ones: the AUC of the mean energy
+    as the anomaly score, per machine type and domain (0.5: not at all; far from 0.5 either way:
+    the faults change the level).  ``clips``: labelled test clips of one or more machine types."""
+    from sklearn.metrics import roc_auc_score
+
+    clips = [c for c in clips if c.label in ("normal", "anomaly")]
+    level = clip_levels(clips)
+    frame = pd.DataFrame({"machine": [c.machine for c in clips], "domain": [c.domain for c in clips],
+                          "anomaly": [c.label == "anomaly" for c in clips], "level": level})
+    rows = [{"machine": m, "domain": d, "energy AUC": roc_auc_score(g["anomaly"], g["level"])}
+            for (m, d), g in frame.groupby(["machine", "domain"], sort=False)]
+    return pd.DataFrame(rows)
+
+
+def median_filtered_audio(y: np.ndarray, *, kernel: int = 31, n_fft: int = 1024, hop_length: int = 512) -> np.ndarray:
+    """A clip with its short-time spectrum median-filtered over time, back as sound (to listen to "+MF").
+
+    The magnitude of every frequency bin is replaced by its median over
+    ``kernel`` frames (the filter of :func:`asdlib.features.median_filter`,
+    here on the STFT rather than the log-mel), the phases are kept, and the
+    inverse STFT gives a waveform of the clip's length, float32.
+    """
+    from .features import median_filter
+
+    x = torch.from_numpy(np.asarray(y, dtype=np.float32))
+    window = torch.hann_window(n_fft)
+    spec = torch.stft(x, n_fft, hop_length, window=window, return_complex=True)
+    magnitude = median_filter(spec.abs(), kernel=kernel)
+    out = torch.istft(torch.polar(magnitude, spec.angle()), n_fft, hop_length, window=window, length=len(x))
+    return out.numpy()

@@ -50,7 +50,7 @@ from .gather import gather
 from .grid import RESULT, Grid, RunSpec, check, describe, expand, read_result
 from .layout import list_clips, machine_types
 from .notebooks import execute_notebook, failed_path
-from .project import ROOT, data_folder, describe_data, run_folder
+from .project import ROOT, data_folder, data_identity, describe_data, run_folder
 from .tables import scores_by_machine, test_cells
 
 LOCK = ".asdlib-run.lock"
@@ -120,7 +120,7 @@ def _metrics(run: RunSpec) -> tuple[dict, dict]:
         info = json.loads((folder / "run.json").read_text())
     except (OSError, ValueError) as err:
         raise GridError(f"{folder}: the notebook finished without its scores ({err})") from None
-    cells = test_cells(scores, run.machine)
+    cells = test_cells(scores, run.machine, threshold=info["threshold"], intervals=True)
     row = scores_by_machine(cells.assign(system=run.system, seed=run.seed))
     row = row[row["machine"] == run.machine].iloc[0]
     metrics = {k: float(row[k]) for k in ("score", "source", "target", "AUC", "pAUC")}
@@ -181,24 +181,6 @@ def execute_run(run: RunSpec, context: dict) -> dict:
 
 
 # ---------------------------------------------------------------- the grid
-
-
-def data_identity(data_root: Path, machine: str) -> dict:
-    """What names one machine type's development data: path, clip count, a fingerprint, synthetic or not.
-
-    The fingerprint is a SHA-256 over every clip's relative path and size.
-    """
-    from .synth.generate import MARKER
-
-    folder = data_folder(data_root, "dev")
-    clips = list_clips(folder, machine)
-    digest = hashlib.sha256()
-    for c in sorted(clips, key=lambda c: c.path):
-        digest.update(f"{c.path.relative_to(folder)}\t{c.path.stat().st_size}\n".encode())
-    marker = next((p / MARKER for p in (folder, folder.parent) if (p / MARKER).exists()), None)
-    return {"path": str(folder), "machine": machine, "clips": len(clips),
-            "fingerprint": "sha256:" + digest.hexdigest(),
-            "synthetic": json.loads(marker.read_text()) if marker else None}
 
 
 def _gpus() -> list[int]:
@@ -290,7 +272,8 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
         done = {r.name: r for r in runs if _still_valid(r, read_result(r), identity[r.machine])}
         write_text_atomic(out / "grid.json", json.dumps(
             {**grid.as_dict(), "machines": machines, "runs": len(runs),
-             "description": describe_data(grid.data)}, indent=2))
+             "description": describe_data(grid.data), "identity": identity, "versions": versions()},
+            indent=2))
         log(f"asdlib run: {describe(grid, machines)}")
         outcomes = {name: Outcome(r, "skipped") for name, r in done.items()}
         todo = [r for r in runs if r.name not in outcomes]

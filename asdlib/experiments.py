@@ -27,7 +27,9 @@ def run_systems(data_root: str | Path, out_dir: str | Path, configs: Mapping[str
                 progress: bool = True) -> pd.DataFrame:
     """Train and score every system on every machine type of the development set, once per seed.
 
-    Returns the cells: columns system, seed, machine, section, domain, AUC, pAUC.
+    Returns the cells: columns system, seed, machine, section, domain, AUC,
+    pAUC, then each cell's clip counts and bootstrap intervals
+    (:func:`asdlib.tables.cell_intervals`).
     """
     if not seeds:
         raise ValueError("at least one seed")
@@ -39,6 +41,7 @@ def run_systems(data_root: str | Path, out_dir: str | Path, configs: Mapping[str
             for machine in machines:
                 run = run_system(data_root, machine, config.replace(seed=int(seed)), out,
                                  cache_dir=cache_dir, device=device, progress=progress)
-                frames.append(run.cells().assign(system=system, seed=int(seed)))
+                frames.append(run.cells(intervals=True).assign(system=system, seed=int(seed)))
     cells = pd.concat(frames, ignore_index=True)
-    return cells[["system", "seed", "machine", "section", "domain", "AUC", "pAUC"]]
+    first = ["system", "seed", "machine", "section", "domain", "AUC", "pAUC"]
+    return cells[first + [c for c in cells.columns if c not in first]]

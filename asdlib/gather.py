@@ -44,14 +44,16 @@ def run_results(runs: Sequence[RunSpec]) -> list[tuple[RunSpec, dict]]:
 
 
 def result_cells(results: Sequence[tuple[RunSpec, dict]]) -> pd.DataFrame:
-    """Every cell of every result: system (label), seed, machine, section, domain, AUC, pAUC."""
+    """Every cell of every result: system (label), seed, machine, section, domain, AUC, pAUC (and
+    the decision results, clip counts and intervals where the result files hold them)."""
     frames = [pd.DataFrame(res["metrics"]["cells"]).assign(system=run.label, seed=run.seed,
                                                             machine=run.machine)
               for run, res in results]
     cols = ["system", "seed", "machine", "section", "domain", "AUC", "pAUC"]
     if not frames:
         return pd.DataFrame(columns=cols)
-    cells = pd.concat(frames, ignore_index=True)[cols]
+    cells = pd.concat(frames, ignore_index=True)
+    cells = cells[cols + [c for c in cells.columns if c not in cols]]
     cells["section"] = cells["section"].astype(str).str.zfill(2)
     return cells
 
@@ -127,6 +129,21 @@ def gather(out: str | Path, runs: Sequence[RunSpec], machines: Sequence[str]) ->
     write_text_atomic(files["markdown"], _markdown(summary, meta))
     files["submissions"] = _submissions(out, results)
     return files
+
+
+def read_gathered(path: str | Path) -> dict:
+    """A gathered grid: ``results`` (:func:`read_results`), ``meta`` (``grid.json``), ``scores`` (per
+    seed) and ``cells`` (per cell), read from ``results.csv`` and the files beside it."""
+    summary, meta = read_results(path)
+    folder = Path(path).expanduser().parent
+    out = {"results": summary, "meta": meta}
+    for name in ("scores", "cells"):
+        try:
+            out[name] = pd.read_csv(folder / f"{name}.csv", dtype={"section": str})
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{folder / (name + '.csv')}: missing beside {path} (asdlib run writes it)") \
+                from None
+    return out
 
 
 def read_results(path: str | Path) -> tuple[pd.DataFrame, dict]:

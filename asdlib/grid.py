@@ -285,7 +285,8 @@ def check(grid: Grid, runs: Sequence[RunSpec], machines_found: Sequence[str] | N
             continue
         config = run.params.get("config", {})
         try:
-            system_config(run.system, run.params["settings"], seed=run.seed, overrides=config)
+            system_config(run.system, run.params["settings"], seed=run.seed,
+                          recipe=run.params.get("recipe") or None, overrides=config)
         except ValueError as err:
             problem(f"{err}", run.name)
     names = [r.name for r in runs]

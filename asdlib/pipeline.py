@@ -75,9 +75,12 @@ class SystemRun:
     def history(self) -> pd.DataFrame:
         return self.trained.history
 
-    def cells(self) -> pd.DataFrame:
-        """AUC and pAUC of the run's labelled test clips, one row per (section, domain) cell."""
-        return test_cells(self.scores, self.machine)
+    def cells(self, *, decisions: bool = False, intervals: bool = False) -> pd.DataFrame:
+        """AUC and pAUC of the run's labelled test clips, one row per (section, domain) cell;
+        ``decisions``: with the precision, recall and F1 of the decision threshold;
+        ``intervals``: with the clip counts and bootstrap intervals (:func:`asdlib.tables.test_cells`)."""
+        return test_cells(self.scores, self.machine, threshold=self.threshold if decisions else None,
+                          intervals=intervals)
 
 
 def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir: str | Path, *,

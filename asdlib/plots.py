@@ -186,20 +186,34 @@ def spectrograms(specs: Mapping[str, np.ndarray], *, shared_scale: bool = True,
     return fig
 
 
-def spectrogram_grid(columns: Mapping[str, Mapping[str, np.ndarray]], *, unit: str = "dB") -> plt.Figure:
+def spectrogram_grid(columns: Mapping[str, Mapping[str, np.ndarray]], *, unit: str = "dB",
+                     share: str = "column", width: float = 4.9, height: float = 3.3) -> plt.Figure:
     """Columns of spectrograms (e.g. one per machine type: as recorded, then filtered).
 
     ``columns``: column title -> (row title -> array of shape (n_mels, frames)).
-    Each column shares one colour scale, so that its panels compare.
+    ``share``: one colour scale per ``"column"`` or per ``"row"``, so that
+    the panels that share it compare.
     """
-    n_rows = max(len(rows) for rows in columns.values())
-    fig, axes = _grid(n_rows, len(columns), width=4.9, height=3.3)
-    for j, (col, rows) in enumerate(columns.items()):
-        lo = min(float(np.min(m)) for m in rows.values())
-        hi = max(float(np.max(m)) for m in rows.values())
-        for i, (row, m) in enumerate(rows.items()):
-            specshow(m, ax=axes[i, j], title=f"{col}, {row}", vmin=lo, vmax=hi)
-        fig.colorbar(axes[0, j].images[-1], ax=axes[:, j].tolist(), shrink=0.8, label=unit)
+    col_names = list(columns)
+    row_names = list(dict.fromkeys(r for rows in columns.values() for r in rows))
+    fig, axes = _grid(len(row_names), len(col_names), width=width, height=height)
+    groups = ([[(i, j) for i in range(len(row_names))] for j in range(len(col_names))] if share == "column"
+              else [[(i, j) for j in range(len(col_names))] for i in range(len(row_names))])
+    for group in groups:
+        arrays = [columns[col_names[j]].get(row_names[i]) for i, j in group]
+        present = [a for a in arrays if a is not None]
+        lo, hi = min(float(np.min(a)) for a in present), max(float(np.max(a)) for a in present)
+        for (i, j), m in zip(group, arrays):
+            if m is None:
+                axes[i, j].set_visible(False)
+                continue
+            title = f"{col_names[j]}, {row_names[i]}" if share == "column" else f"{row_names[i]}: {col_names[j]}"
+            specshow(m, ax=axes[i, j], title=title, vmin=lo, vmax=hi)
+            if share == "row":
+                axes[i, j].set(xlabel="" if i < len(row_names) - 1 else "time (s)",
+                               ylabel="mel band" if j == 0 else "")
+        cells = [axes[i, j] for i, j in group]
+        fig.colorbar(cells[0].images[-1], ax=cells, shrink=0.8, label=unit)
     return fig
 
 

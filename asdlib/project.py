@@ -59,6 +59,34 @@ def synth_marker(root: str | Path) -> dict | None:
     return None
 
 
+def data_identity(data_root: str | Path, machine: str) -> dict:
+    """What names one machine type's development data: path, clip count, a fingerprint, synthetic or not.
+
+    The fingerprint is a SHA-256 over every clip's relative path and size;
+    ``synthetic`` is what ``asdlib synth`` recorded (generator version and
+    seed), None for other data.
+    """
+    import hashlib
+
+    folder = data_folder(data_root, "dev")
+    clips = list_clips(folder, machine)
+    digest = hashlib.sha256()
+    for c in sorted(clips, key=lambda c: c.path):
+        digest.update(f"{c.path.relative_to(folder)}\t{c.path.stat().st_size}\n".encode())
+    return {"path": str(folder), "machine": machine, "clips": len(clips),
+            "fingerprint": "sha256:" + digest.hexdigest(), "synthetic": synth_marker(folder)}
+
+
+def same_data(root: str | Path, identity: dict) -> bool:
+    """Whether ``root`` holds the development data a grid recorded (``grid.json``'s ``identity``):
+    the same clips of every machine type, made by the same generator version and seed if synthetic."""
+    try:
+        return all(data_identity(root, m)[k] == v[k] for m, v in identity.items()
+                   for k in ("clips", "fingerprint", "synthetic"))
+    except (LayoutError, OSError):
+        return False
+
+
 def describe_data(root: str | Path) -> str:
     """One line that names a data folder plainly: synthetic (generator version, seed) or not, and its size."""
     root = Path(root)
@@ -75,13 +103,36 @@ def describe_data(root: str | Path) -> str:
     return f"`{root}`: {kind}; " + "; ".join(counts)
 
 
+def check_synth_version(root: str | Path) -> None:
+    """Refuse synthetic data written by another version of the generator, saying how to rebuild it."""
+    from .synth.generate import SYNTH_VERSION
+
+    meta = synth_marker(root)
+    if meta is not None and meta.get("version") != SYNTH_VERSION:
+        raise LayoutError(f"{root}: synthetic data version {meta.get('version')}, this asdlib makes and reads "
+                          f"version {SYNTH_VERSION}; remove the folder and write it again (make clean, or "
+                          f"asdlib synth --out {root} ...)")
+
+
+def pick_machine(data_dir: str | Path, machine: str) -> str:
+    """``machine`` when ``data_dir`` (a dev_data or eval_data folder) has it, else its first machine type (said)."""
+    found = machine_types(data_dir)
+    if machine in found:
+        return machine
+    print(f"{data_dir} has no {machine!r} folder: this chapter looks at {found[0]!r} instead "
+          f"(machine types present: {', '.join(found)})")
+    return found[0]
+
+
 def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0) -> Path:
     """The data folder a chapter reads: ``data`` if it holds ``dev_data/``, else synthesise it there.
 
-    ``synth_profile=""`` never synthesises: a folder without ``dev_data/`` is then an error.
+    ``synth_profile=""`` never synthesises: a folder without ``dev_data/`` is then an error.  A
+    synthetic folder written by another version of the generator is refused.
     """
     data = Path(data).expanduser().resolve()
     if (data / "dev_data").is_dir() or data.name == "dev_data":
+        check_synth_version(data)
         return data
     if not synth_profile:
         raise LayoutError(f"{data}: no dev_data/ folder (and synth_profile is empty, so none is made)")

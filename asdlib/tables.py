@@ -61,12 +61,22 @@ def cells(scores: pd.DataFrame, *, where: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*CELL_KEYS, *METRICS])
 
 
-def test_cells(scores: pd.DataFrame, machine: str) -> pd.DataFrame:
-    """AUC and pAUC per (section, domain) cell of one run's ``scores.csv`` (its test rows)."""
-    test = scores[scores["split"] == "test"]
+def test_cells(scores: pd.DataFrame, machine: str, *, threshold: float | None = None,
+               intervals: bool = False) -> pd.DataFrame:
+    """AUC and pAUC per (section, domain) cell of one run's ``scores.csv`` (its test rows).
+
+    ``threshold``: also the precision, recall and F1 of deciding ``score >
+    threshold`` anomalous; ``intervals``: also the clip counts and the
+    bootstrap intervals of :func:`cell_intervals`.
+    """
+    test = scores[scores["split"] == "test"].assign(machine=machine)
     if test.empty:
         raise ValueError(f"{machine}: no test clips were scored")
-    return cells(test.assign(machine=machine), where=f"{machine}: ")[[*CELL_KEYS, "AUC", "pAUC"]]
+    if threshold is not None:
+        test = test.assign(decision=(test["score"] > threshold).astype(int))
+    out = cells_with_intervals(test) if intervals else cells(test, where=f"{machine}: ")
+    keep = [c for c in out.columns if threshold is not None or c not in ("precision", "recall", "F1")]
+    return out[keep]
 
 
 def _summary_row(g: pd.DataFrame) -> dict:
@@ -213,4 +223,170 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
                 rows.append({"machine": machine, "subset": subset, "mean": mean,
                              **{m: (fn(g[m].to_numpy()) if g[m].notna().all() else np.nan)
                                 for m in METRICS}})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- uncertainty
+
+
+def _partial_areas(normal: np.ndarray, anomaly: np.ndarray, max_fpr: float) -> tuple[np.ndarray, np.ndarray]:
+    """AUC and McClish-standardised partial AUC of score sets ``(B, m)`` normal, ``(B, k)`` anomalous.
+
+    The ROC curve's segment where the false positive rate passes the j-th
+    highest normal score has the height of the share of anomalous scores
+    above it (ties count half: the diagonal step): summing those heights
+    over every normal gives the AUC, over the highest ``max_fpr * m``
+    (the last one in part) the partial area, standardised as scikit-learn
+    does (0.5 for a random scorer, 1 for a perfect one).
+    """
+    m, k = normal.shape[1], anomaly.shape[1]
+    top = -np.sort(-normal, axis=1)  # (B, m), highest first
+    above = (anomaly[:, None, :] > top[:, :, None]).sum(-1) + 0.5 * (anomaly[:, None, :] == top[:, :, None]).sum(-1)
+    height = above / k  # (B, m): TPR over the segment of each normal
+    auc = height.mean(axis=1)
+    j = max_fpr * m
+    whole = int(np.floor(j))
+    weights = np.zeros(m)
+    weights[:whole] = 1.0
+    if whole < m:
+        weights[whole] = j - whole
+    partial = (height * weights).sum(axis=1) / m
+    lo, hi = 0.5 * max_fpr ** 2, max_fpr
+    return auc, 0.5 * (1 + (partial - lo) / (hi - lo))
+
+
+def cell_intervals(y_true, y_score, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+                   max_fpr: float = 0.1) -> dict[str, float]:
+    """Bootstrap confidence intervals of one cell's AUC and pAUC.
+
+    The normal and the anomalous clips are resampled separately (the cell
+    keeps its counts), ``n_boot`` times with a fixed seed; the interval is
+    the central ``level`` share of the resampled values.  Returns
+    ``AUC_lo, AUC_hi, pAUC_lo, pAUC_hi`` and the counts ``normal`` and
+    ``anomalous``.
+    """
+    y_true, y_score = np.asarray(y_true, dtype=bool), np.asarray(y_score, dtype=np.float64)
+    normal, anomaly = y_score[~y_true], y_score[y_true]
+    rng = np.random.default_rng(seed)
+    out = {"normal": int(len(normal)), "anomalous": int(len(anomaly))}
+    aucs, paucs = [], []
+    for start in range(0, n_boot, 250):
+        b = min(250, n_boot - start)
+        a, p = _partial_areas(normal[rng.integers(0, len(normal), (b, len(normal)))],
+                              anomaly[rng.integers(0, len(anomaly), (b, len(anomaly)))], max_fpr)
+        aucs.append(a)
+        paucs.append(p)
+    tail = 100 * (1 - level) / 2
+    for name, values in (("AUC", np.concatenate(aucs)), ("pAUC", np.concatenate(paucs))):
+        out[f"{name}_lo"], out[f"{name}_hi"] = (float(v) for v in np.percentile(values, [tail, 100 - tail]))
+    return out
+
+
+def cells_with_intervals(scores: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """:func:`cells` with each cell's clip counts and the bootstrap intervals of :func:`cell_intervals`."""
+    out = cells(scores)
+    if "y_true" not in scores:
+        scores = scores.assign(y_true=(scores["label"] == "anomaly").astype(int))
+    extra = [cell_intervals(g["y_true"], g["score"], **kwargs)
+             for _, g in scores.groupby(list(CELL_KEYS), sort=True)]
+    return pd.concat([out, pd.DataFrame(extra)], axis=1)
+
+
+def paired_differences(scores: pd.DataFrame, a: str, b: str, value: str = "score") -> pd.DataFrame:
+    """System ``a`` minus system ``b``, seed by seed, per machine type (and the official score).
+
+    ``scores``: :func:`scores_by_machine` of runs that share their seeds.
+    One row per machine type: the mean and standard deviation of the
+    per-seed differences (points), the number of seeds, and in how many of
+    them ``a`` is ahead.  A difference whose mean is smaller than its
+    standard deviation is not told apart from the noise by these seeds.
+    """
+    wide = scores.pivot_table(index=["machine", "seed"], columns="system", values=value)
+    if a not in wide or b not in wide:
+        raise ValueError(f"both systems must have been measured: {a!r}, {b!r}")
+    diff = (wide[a] - wide[b]).dropna()
+    rows = []
+    for machine in machine_order(diff.index.get_level_values("machine")):
+        if machine not in diff.index.get_level_values("machine"):
+            continue
+        d = diff.xs(machine, level="machine")
+        rows.append({"machine": machine, "mean": float(d.mean()),
+                     "std": float(d.std(ddof=1)) if len(d) > 1 else np.nan,
+                     "seeds": int(len(d)), "ahead": int((d > 0).sum())})
+    return pd.DataFrame(rows).set_index("machine")
+
+
+# ---------------------------------------------------------------- beside the poster
+
+
+#: The poster's names of the official baselines (rows of its challenge table).
+POSTER_BASELINES = {"AE baseline": "AE Baseline", "MBv2 baseline": "MBv2 Baseline"}
+
+
+def _row(summary: pd.DataFrame, system: str, machine: str) -> pd.Series | None:
+    r = summary[(summary["system"] == system) & (summary["machine"] == machine)]
+    return None if r.empty else r.iloc[0]
+
+
+def against_real(summary: pd.DataFrame) -> pd.DataFrame:
+    """The two official baselines as measured beside the same baselines on the real data.
+
+    ``summary``: a :func:`seed_summary` table.  Per machine type: each
+    baseline's AUC (mean and standard deviation over seeds, percent), its
+    AUC on the real DCASE 2021 evaluation set as the poster's challenge
+    table reports it, the difference, and whether MobileNetV2 minus AE has
+    the sign it has on the real data.
+    """
+    from .paper import challenge_table
+
+    real = challenge_table()
+    rows = []
+    for machine in machine_order(summary["machine"])[:-1]:
+        row = {"machine": machine}
+        for system, poster in POSTER_BASELINES.items():
+            short = system.split()[0]
+            r = _row(summary, system, machine)
+            row[f"{short} AUC"] = np.nan if r is None else r["AUC_mean"]
+            row[f"{short} sd"] = np.nan if r is None else r["AUC_std"]
+            row[f"{short} real"] = real.loc[poster, machine] if machine in real.columns else np.nan
+            row[f"{short} difference"] = row[f"{short} AUC"] - row[f"{short} real"]
+        row["same sign of MBv2 - AE"] = bool(np.sign(row["MBv2 AUC"] - row["AE AUC"])
+                                             == np.sign(row["MBv2 real"] - row["AE real"]))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("machine")
+
+
+def against_poster(summary: pd.DataFrame, systems=None) -> pd.DataFrame:
+    """Every system and machine type as measured (mean ± sd over seeds) beside the poster's number.
+
+    The poster reports the ablation rows on the real development set (its
+    first table; which metric its per-machine columns hold it does not say:
+    the book reads them as the machine type's score, the harmonic mean of
+    its AUC and pAUC values) and the baselines on the real evaluation set
+    (its challenge table: AUCs per machine type, the official score).  The
+    measured value is taken in the same metric as the poster's.
+    """
+    from .paper import ablation_table, challenge_table
+
+    ablation, challenge = ablation_table(), challenge_table()
+    systems = systems or list(dict.fromkeys(summary["system"]))
+    rows = []
+    for system in systems:
+        for machine in machine_order(summary["machine"]):
+            r = _row(summary, system, machine)
+            if r is None:
+                continue
+            if system in POSTER_BASELINES:
+                poster, where = challenge.loc[POSTER_BASELINES[system], machine], "evaluation set"
+                value = "score" if machine == SCORE else "AUC"
+                metric = "official score" if machine == SCORE else "AUC"
+            elif system in ablation.index:
+                poster, where = ablation.loc[system, machine], "development set"
+                value, metric = "score", ("official score" if machine == SCORE else "not stated (read as score)")
+            else:
+                poster, where, value, metric = np.nan, "", "score", ""
+            mean, std = r[f"{value}_mean"], r[f"{value}_std"]
+            rows.append({"system": system, "machine": machine, "measured": mean, "sd": std,
+                         "seeds": int(r["seeds"]), "poster": poster, "poster's metric": metric,
+                         "poster's data": where, "measured - poster": mean - poster})
     return pd.DataFrame(rows)

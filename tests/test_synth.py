@@ -6,7 +6,7 @@ import pytest
 from asdlib import cli
 from asdlib._atomic import TMP_PREFIX
 from asdlib.audio import load_audio
-from asdlib.layout import list_clips, machine_types, read_ground_truth
+from asdlib.layout import LayoutError, list_clips, machine_types, read_ground_truth
 from asdlib.synth import generate, get_profile, synthesize
 
 ONE = get_profile("tiny", train_source=2, train_target=1, test_normal=1, test_anomaly=1)
@@ -64,7 +64,7 @@ def test_another_seed_other_sounds(tmp_path):
 def test_every_machine_type_renders_normal_and_each_fault(rng):
     n = 160_000
     for machine, model in generate.MODELS.items():
-        inst = model.instance(rng)
+        inst = model.instance(rng, 1.0)
         normal = model.render(rng, inst, generate.Condition(), None, n, 16000)
         assert normal.shape == (n,) and np.isfinite(normal).all()
         for kind in model.faults:
@@ -139,3 +139,48 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     assert "unknown profile 'huge'" in capsys.readouterr().err
     assert cli.main(["synth", "--out", str(tmp_path), "--machines", "drill", "--quiet"]) == 2
     assert "unknown machine type(s) ['drill']" in capsys.readouterr().err
+
+
+def test_a_folder_of_an_older_data_version_is_refused_with_how_to_rebuild(tmp_path):
+    import json
+
+    from asdlib.project import chapter_data
+
+    old = tmp_path / "old"
+    synthesize(old, profile=ONE, seed=0, machines=["fan"], workers=1, progress=False)
+    marker = old / ".asdlib-synth.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "version": 2}))
+    with pytest.raises(FileExistsError, match="version 2"):
+        synthesize(old, profile=ONE, seed=0, machines=["fan"], progress=False)
+    with pytest.raises(LayoutError, match="synthetic data version 2.*write it again"):
+        chapter_data(old, synth_profile="")
+
+
+def test_loudness_alone_does_not_give_the_faults_away():
+    """The mean energy of a clip as its anomaly score: near chance on every machine type and domain
+    (10 normal and 10 anomalous clips of each section: the band is wide for so few)."""
+    from sklearn.metrics import roc_auc_score
+
+    for machine in generate.MODELS:
+        for domain in ("source", "target"):
+            level, label = [], []
+            for section in generate.DEV_SECTIONS:
+                for kind in ("normal", "anomaly"):
+                    for i in range(10):
+                        spec = generate.ClipSpec("dev", machine, section, domain, "test", kind, i, "")
+                        y = generate.render_clip(0, spec)
+                        level.append(float(np.mean(y ** 2)))
+                        label.append(kind == "anomaly")
+            auc = roc_auc_score(label, level)
+            assert 0.25 <= auc <= 0.75, (machine, domain, auc)
+
+
+def test_the_sections_of_a_type_are_instances_two_close_and_one_apart():
+    offsets = generate.section_offsets(np.random.default_rng(3), 3)
+    gaps = np.diff(np.sort(offsets))
+    assert len(set(np.round(offsets, 6))) == 3 and gaps.min() < 0.5 < gaps.max()
+    setups = [generate.section_setup(0, "fan", s) for s in generate.DEV_SECTIONS]
+    assert len({s.instance["rot"] for s in setups}) == 3
+    # one recording place per type: the source domain's level and background ratio are shared
+    assert len({(s.gain, s.snr_db["source"]) for s in setups}) == 1
+    assert all(s.snr_db["target"] < s.snr_db["source"] for s in setups)

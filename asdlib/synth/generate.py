@@ -9,6 +9,7 @@ folder that holds files the generator did not make is refused.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.fft
 from tqdm.auto import tqdm
 
 from .._atomic import is_temporary, write_text_atomic
@@ -25,11 +27,15 @@ from ..errors import SynthError
 from ..layout import (CLIP_SECONDS, DOMAINS, MACHINE_TYPES, SAMPLE_RATE, LayoutError,
                       clip_name, ground_truth_name, list_clips, parse_clip_name)
 from . import sounds as S
-from .machines import MODELS, Condition, Fault
+from .machines import MODELS, Condition, Fault, section_offsets, section_step
 
-SYNTH_VERSION = 2  # 2: per-type fault_scale (ToyCar's faults calibrated)
+#: 2: per-type fault_scale (ToyCar's faults calibrated); 3: operating-point drift within a section,
+#: sections spaced as instances of one model, microphone/room shifts, factory backgrounds, faults
+#: that keep the machine's level, calibrated against the real data's baselines (book, "The data")
+SYNTH_VERSION = 3
 MARKER = ".asdlib-synth.json"
 DEV_SECTIONS = ("00", "01", "02")
+TARGET_SNR_DROP = 4.0  # dB: the target domain's machine-to-background ratio, below the source's
 EVAL_SECTIONS = ("03", "04", "05")
 GROUND_TRUTH_DIR = "ground_truth_data"
 _SPLIT_ID = {("train", "normal"): 0, ("test", "normal"): 1, ("test", "anomaly"): 2,
@@ -91,9 +97,9 @@ class SectionSetup:
     """A section's machine instance and its source and target operating conditions."""
 
     instance: dict
-    shift: str  # what the target domain changes: speed, load or noise
+    shift: str  # what the target domain changes: speed, load, room (microphone) or noise
     conditions: dict  # domain -> Condition
-    snr_db: dict  # domain -> background level below the machine, dB
+    snr_db: dict  # domain -> machine-to-background ratio, dB
     gain: float
 
 
@@ -107,41 +113,111 @@ def _mid(machine: str) -> int:
 
 def attributes(cond: Condition) -> str:
     """The attribute part of a file name for an operating condition."""
-    return f"spd_{round(cond.speed * 10):02d}_load_{round(cond.load * 10):02d}_noise_{cond.noise}"
+    return (f"spd_{round(cond.speed * 10):02d}_load_{round(cond.load * 10):02d}_mic_{cond.room}"
+            f"_noise_{cond.noise}")
 
 
+@functools.lru_cache(maxsize=64)
 def section_setup(seed: int, machine: str, section: str) -> SectionSetup:
-    """Draw the machine instance of a section and its domain shift (seed and identity only)."""
-    rng = _rng(seed, _mid(machine), int(section), 99)
-    instance = MODELS[machine].instance(rng)
-    shift = ("speed", "load", "noise")[(int(section) + _mid(machine)) % 3]
-    source = Condition(speed=1.0, load=1.0, noise="A")
-    snr = rng.uniform(10, 18)
+    """Draw the machine instance of a section and its domain shift (seed and identity only).
+
+    The instances of a type sit at :func:`asdlib.synth.machines.section_offsets`
+    steps of ``spread`` on its main parameter (two sections close, one
+    apart); the target domain changes one condition, the type's
+    ``shifts`` in turn: the speed by 20-25 %, the load by a factor of 2,
+    the microphone and room, or the background (busier, 6 dB louder); and
+    every target domain is recorded 4 dB further below its background.
+    """
+    model = MODELS[machine]
+    sec = int(section)
+    offsets = section_offsets(_rng(seed, _mid(machine), 98, sec // 3), 3)
+    rng = _rng(seed, _mid(machine), sec, 99)
+    instance = model.instance(rng, section_step(float(offsets[sec % 3]), model.spread))
+    shift = model.shifts[sec % len(model.shifts)]
+    source = Condition(speed=1.0, load=1.0, room="A", noise="A")
+    # the sections of a type are recorded in one place, at one level: only the machines differ
+    place = _rng(seed, _mid(machine), 96)
+    snr = float(place.uniform(*model.snr_db))
     if shift == "speed":
-        target = replace(source, speed=float(rng.choice([0.7, 0.8, 1.2, 1.3])))
+        target = replace(source, speed=float(rng.choice(model.speed_shift)))
     elif shift == "load":
-        target = replace(source, load=float(rng.choice([0.5, 1.6, 2.0])))
+        target = replace(source, load=float(rng.choice([0.5, 2.0])))
+    elif shift == "room":
+        target = replace(source, room="B")
     else:
         target = replace(source, noise="B")
+    # every target domain is recorded further from the machine (4 dB), a busier one 6 dB more
     return SectionSetup(instance=instance, shift=shift, conditions={"source": source, "target": target},
-                        snr_db={"source": snr, "target": snr - (8 if shift == "noise" else 0)},
-                        gain=float(rng.uniform(0.04, 0.1)))
+                        snr_db={"source": snr, "target": snr - TARGET_SNR_DROP - (6 if shift == "noise" else 0)},
+                        gain=float(place.uniform(0.05, 0.1)))
+
+
+@functools.lru_cache(maxsize=128)
+def room_response(seed: int, machine: str, section: str, room: str) -> np.ndarray:
+    """The microphone and room of a section's recordings: an impulse response, as its real FFT at
+    a size that holds a whole clip convolved with it.
+
+    A direct path, a few early reflections and a diffuse tail decaying
+    exponentially (reverberation time 0.15-0.3 s in room ``"A"``, 0.35-0.6 s
+    in ``"B"``), through a microphone whose response tilts by up to 6 dB per
+    octave (``"B"`` tilts the other way).
+    """
+    # room A is the type's recording place (all its sections); room B a section's target domain
+    rng = _rng(seed, _mid(machine), 97) if room == "A" else _rng(seed, _mid(machine), int(section), 97, ord(room))
+    sr = SAMPLE_RATE
+    rt60 = rng.uniform(0.15, 0.3) if room == "A" else rng.uniform(0.35, 0.6)
+    t = np.arange(int(rt60 * sr)) / sr
+    ir = 0.25 * rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60) * (t > 0.004)
+    ir[0] = 1.0
+    for delay, gain in zip(rng.uniform(0.002, 0.02, 3), rng.uniform(0.2, 0.5, 3)):
+        ir[int(delay * sr)] += gain
+    tilt = rng.uniform(-3, 0) if room == "A" else rng.uniform(3, 6) * rng.choice([-1, 1])
+    f = np.fft.rfftfreq(len(ir), 1 / sr)
+    response = (np.maximum(f, 500) / 500) ** (tilt / 6.02)  # dB per octave above 500 Hz
+    ir = np.fft.irfft(np.fft.rfft(ir) * response, len(ir))
+    size = scipy.fft.next_fast_len(int(CLIP_SECONDS * sr) + len(ir) - 1, real=True)
+    out = scipy.fft.rfft(ir, size)
+    out.flags.writeable = False
+    return out
 
 
 def background(rng: np.random.Generator, n: int, sr: int, kind: str) -> np.ndarray:
-    """Factory background at unit RMS: ``A`` a quiet hall; ``B`` a busy shop floor with impacts."""
-    hall = S.shaped_noise(rng, n, sr, lo=20, hi=7000, slope=1.0)
-    if kind == "A":
-        return hall
-    k = int(rng.poisson(3 * n / sr))
-    kernel = S.resonance(sr, freq=rng.uniform(300, 1500), decay_s=0.02)
-    impacts = S.events(n, sr, rng.uniform(0, n / sr, k), rng.uniform(0.3, 1.0, k), kernel)
-    chatter = S.shaped_noise(rng, n, sr, lo=300, hi=3000) * (1 + S.smooth_random(rng, n, sr, rate=3))
-    return S.unit_rms(S.unit_rms(hall) + 0.7 * S.unit_rms(chatter) + 0.7 * S.unit_rms(impacts))
+    """A factory background at unit RMS, drawn anew for every clip.
+
+    ``"A"``, a hall: ventilation noise, the hum of the mains and a distant
+    machine, with an occasional impact; ``"B"``, a busy shop floor: the same
+    with a nearby machine, impacts and voices (band noise modulated at a
+    syllable rate).  The components' levels vary from clip to clip.
+    """
+    hall = S.shaped_noise(rng, n, sr, lo=20, hi=7500, slope=1.2)
+    f0 = rng.uniform(80, 400)
+    other = S.harmonics(S.phase_of(f0 * (1 + 0.003 * S.smooth_random(rng, n, sr, rate=0.5)), n, sr, rng),
+                        [1, 0.6, 0.4, 0.25], rng, f0=f0, sr=sr)
+    hum = np.sin(2 * np.pi * 100 * np.arange(n) / sr + rng.uniform(0, 2 * np.pi))
+    busy = kind == "B"
+    parts = [(1.0, hall), (rng.uniform(0.2, 0.8) * (2.0 if busy else 0.5), other),
+             (rng.uniform(0.05, 0.2), hum)]
+    if busy or rng.uniform() < 0.3:  # impacts: tools, doors, parts dropped
+        k = int(rng.poisson((3.0 if busy else 0.5) * n / sr)) + 1
+        kernel = S.resonance(sr, freq=rng.uniform(300, 1500), decay_s=0.02)
+        parts.append((rng.uniform(0.3, 1.0), S.events(n, sr, rng.uniform(0, n / sr, k), rng.uniform(0.3, 1.0, k),
+                                                      kernel)))
+    if busy:
+        voices = S.shaped_noise(rng, n, sr, lo=300, hi=3000) * np.maximum(S.smooth_random(rng, n, sr, rate=4), 0)
+        parts.append((rng.uniform(0.3, 0.8), voices))
+    return S.unit_rms(sum(level * S.unit_rms(x) for level, x in parts))
 
 
 def render_clip(seed: int, spec: ClipSpec, *, severity_scale: float = 1.0) -> np.ndarray:
-    """Render one clip: float64 in [-1, 1], shape=(160000,) for 10 s at 16 kHz."""
+    """Render one clip: float64 in [-1, 1], shape=(160000,) for 10 s at 16 kHz.
+
+    The machine at this clip's operating point (speed and load drawn around
+    the domain's condition), its fault (an anomalous clip: a kind drawn by
+    the type's frequencies, a severity uniform in [0.2, 1] times the type's
+    scale), at unit RMS; then the section's microphone and room, the
+    factory background at the section's ratio (varied by 1.5 dB from clip
+    to clip) and the recording level (varied by 1.5 dB).
+    """
     setup = section_setup(seed, spec.machine, spec.section)
     label = spec.label
     if label == "unknown":
@@ -150,16 +226,21 @@ def render_clip(seed: int, spec: ClipSpec, *, severity_scale: float = 1.0) -> np
                _SPLIT_ID[(spec.split, spec.label)], spec.index)
     model = MODELS[spec.machine]
     base = setup.conditions[spec.domain]
-    cond = replace(base, speed=base.speed * (1 + rng.normal(0, 0.01)),
-                   load=base.load * (1 + rng.normal(0, 0.05)))
+    cond = replace(base, speed=base.speed * (1 + rng.uniform(-model.drift, model.drift)),
+                   load=base.load * (1 + rng.uniform(-2 * model.drift, 2 * model.drift)))
     fault = None
     if label == "anomaly":
-        fault = Fault(kind=str(rng.choice(model.faults)),
-                      severity=float(min(rng.uniform(0.25, 1.0) * model.fault_scale * severity_scale, 1.0)))
+        kinds = list(model.faults)
+        weights = np.array([model.faults[k] for k in kinds])
+        fault = Fault(kind=str(rng.choice(kinds, p=weights / weights.sum())),
+                      severity=float(min(rng.uniform(0.2, 1.0) * model.fault_scale * severity_scale, 1.0)))
     n, sr = int(CLIP_SECONDS * SAMPLE_RATE), SAMPLE_RATE
-    x = model.render(rng, setup.instance, cond, fault, n, sr)
-    y = x + 10 ** (-setup.snr_db[spec.domain] / 20) * background(rng, n, sr, cond.noise)
-    return np.clip(y * setup.gain * 10 ** (rng.normal(0, 0.5) / 20), -1, 1)
+    x = S.unit_rms(model.render(rng, setup.instance, cond, fault, n, sr))
+    room = room_response(seed, spec.machine, spec.section, cond.room)
+    x = S.unit_rms(S.convolve(x, room, 2 * (len(room) - 1)))
+    snr = setup.snr_db[spec.domain] + rng.normal(0, 1.5)
+    y = x + 10 ** (-snr / 20) * background(rng, n, sr, cond.noise)
+    return np.clip(y * setup.gain * 10 ** (rng.normal(0, 1.5) / 20), -1, 1)
 
 
 def eval_test_label(seed: int, spec: ClipSpec) -> str:
@@ -351,4 +432,4 @@ def summary(table: pd.DataFrame) -> str:
 
 
 __all__ = ["PROFILES", "Profile", "ClipSpec", "get_profile", "plan", "render_clip",
-           "section_setup", "synthesize", "summary"]
+           "section_setup", "section_offsets", "synthesize", "summary"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import scipy.fft
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import oaconvolve
 
 
 def unit_rms(x: np.ndarray) -> np.ndarray:
     """Scale ``x`` to unit root-mean-square (zeros stay zeros)."""
-    r = np.sqrt(np.mean(x * x))
+    r = np.sqrt(np.mean(np.square(x))) if len(x) else 0.0  # no BLAS: its threads would fight the workers'
     return x / r if r > 0 else x
 
 
@@ -31,6 +32,7 @@ def _band_gain(n: int, sr: int, lo: float, hi: float | None, slope: float) -> np
     if slope:
         gain /= np.maximum(f, max(lo, 20.0)) ** (slope / 2)
     gain[0] = 0.0
+    gain = gain.astype(np.float32)
     gain.flags.writeable = False
     return gain
 
@@ -45,8 +47,15 @@ def shaped_noise(rng: np.random.Generator, n: int, sr: int, *, lo: float = 0.0,
     ring.
     """
     m = n // 2 + 1
-    spec = rng.standard_normal(m) + 1j * rng.standard_normal(m)
-    return unit_rms(np.fft.irfft(spec * _band_gain(n, sr, float(lo), hi, float(slope)), n))
+    spec = rng.standard_normal(2 * m, dtype=np.float32).view(np.complex64)
+    spec *= _band_gain(n, sr, float(lo), hi, float(slope))
+    return unit_rms(scipy.fft.irfft(spec, n).astype(np.float64))
+
+
+def convolve(x: np.ndarray, response_fft: np.ndarray, size: int) -> np.ndarray:
+    """``x`` convolved with an impulse response given by its real FFT at ``size`` (>= the full
+    length), cut to ``len(x)`` samples."""
+    return scipy.fft.irfft(scipy.fft.rfft(x, size) * response_fft, size)[:len(x)]
 
 
 def smooth_random(rng: np.random.Generator, n: int, sr: int, *, rate: float) -> np.ndarray:
@@ -67,11 +76,14 @@ def harmonics(phase: np.ndarray, amps, rng: np.random.Generator, *, f0: float, s
     """Sum of harmonics ``amps[k-1] * sin(k * phase + random)``, those below Nyquist only.
 
     The k-th harmonic is the k-th power of ``exp(i * phase)`` (one complex
-    product per harmonic instead of a sine).  ``sideband=(mod_phase, depth)``
+    product per harmonic instead of a sine), computed in single precision
+    from the wrapped phase.  ``sideband=(mod_phase, depth)``
     amplitude-modulates every harmonic by ``1 + depth * cos(mod_phase)``:
     sidebands at the modulation rate.
     """
-    z = np.exp(1j * np.mod(phase, 2 * np.pi).astype(np.float32))  # complex64 is precise enough
+    wrapped = (phase - (2 * np.pi) * np.floor(phase / (2 * np.pi))).astype(np.float32)
+    z = np.empty(len(wrapped), dtype=np.complex64)
+    z.real, z.imag = np.cos(wrapped), np.sin(wrapped)
     zk = np.ones_like(z)
     acc = np.zeros_like(z)
     for k, a in enumerate(amps, start=1):
