@@ -9,7 +9,9 @@ On the same log-mel features, at the official batch sizes (512 AE vectors,
 * asdlib: :func:`asdlib.training.train` for whole epochs, batches read from
   the memory-mapped feature cache;
 * scoring: MobileNetV2 patches per second with the training graph in eval
-  mode against :func:`asdlib.scoring.inference_model`.
+  mode against :func:`asdlib.scoring.inference_model`;
+* the ablation's two recipes (``asdlib.recipes``): chunks per second of the
+  framework and of the CNN alone, the authors' against the compact one.
 
 The issue's reference figures for the official Keras baselines on this
 2-core CPU are 8,000 AE vectors/s and 150 MobileNetV2 patches/s; the targets
@@ -35,8 +37,9 @@ from asdlib.layout import list_clips
 from asdlib.models import AutoEncoder, MobileNetV2
 from asdlib.scoring import inference_model
 from asdlib.synth import get_profile, synthesize
+from asdlib.recipes import RECIPES, recipe_variants
 from asdlib.training import train
-from asdlib.windows import gather, windows
+from asdlib.windows import Inputs, gather, load_inputs, windows
 
 KERAS = {"ae": 8000.0, "mbv2": 150.0}
 TARGET = {"ae": 4.0, "mbv2": 2.0}
@@ -94,6 +97,30 @@ def asdlib_rate(model_kind: str, feats, device, epochs: int) -> float:
     return n * epochs / (stamps[-1] - stamps[0])  # the first epoch (set-up, warm-up) is left out
 
 
+def recipe_rates(clips, cache: Path, device, epochs: int) -> dict[str, float]:
+    """Training examples (chunks) per second of each recipe's framework ("+ CL") and CNN alone ("MBv2"),
+    from the epochs after the first, on the same clips: the authors' recipe reads waveform chunks and
+    computes their log-mel per batch, the compact one cuts patches from the cached log-mel."""
+    rates = {}
+    for recipe in RECIPES:
+        for row, config in recipe_variants(recipe, epochs=epochs + 1, val_fraction=0.0, select="last",
+                                           track_test=False).items():
+            if row not in ("MBv2", "+ CL"):
+                continue
+            feats = load_inputs(clips, cache, config, progress=False)
+            n = len(Inputs(config, feats, training=True).windows())
+            stamps = []
+
+            def stamp(_row):
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                stamps.append(time.perf_counter())
+
+            train(feats, config, device=device, progress=False, on_epoch=stamp)
+            rates[f"{recipe} {row}"] = n * epochs / (stamps[-1] - stamps[0])
+    return rates
+
+
 def scoring_rates(feats, device, seconds: float = 5.0) -> tuple[float, float]:
     model = MobileNetV2(3).to(device).eval()
     win = windows(feats, range(len(feats)), width=64, hop=1)
@@ -133,6 +160,7 @@ def main() -> None:
             ours = asdlib_rate(kind, feats, device, args.epochs)
             rows.append((kind, unit, ref, ours))
         plain, folded = scoring_rates(feats, device)
+        recipes = recipe_rates(clips, tmp / "cache", device, args.epochs)
 
     print(f"{len(clips)} clips, device {device}, {torch.get_num_threads()} torch threads\n")
     print(f"{'training':10s} {'unit':8s} {'plain port/s':>13s} {'asdlib/s':>10s} {'vs port':>8s} "
@@ -144,6 +172,11 @@ def main() -> None:
           f"folded inference model {folded:.0f} ({folded / plain:.2f}x)")
     print(f"Keras figures (issue 4, same CPU): AE {KERAS['ae']:.0f} vectors/s, "
           f"MobileNetV2 {KERAS['mbv2']:.0f} patches/s")
+    print("\nthe ablation's recipes, training chunks per second (a chunk: one 64-frame patch or one waveform chunk):")
+    for name, rate in recipes.items():
+        print(f"  {name:18s} {rate:8.1f}")
+    for row in ("MBv2", "+ CL"):
+        print(f"  authors' {row} / compact {row}: {recipes[f'authors {row}'] / recipes[f'compact {row}']:.2f}x")
 
 
 if __name__ == "__main__":
