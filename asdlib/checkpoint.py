@@ -94,7 +94,9 @@ def load_checkpoint(path: str | Path, *, machine: str | None = None,
     machine : the machine type the caller will use it for; another one is refused.
     config : the caller's configuration; a checkpoint whose training fields
         (:meth:`TrainConfig.training_dict`) differ is refused.  Scoring fields
-        may differ: the caller's are kept.
+        may differ: the caller's are kept.  A run that tracked the test score
+        after every epoch serves a caller that does not ask for it (the
+        tracking never changes the weights), not the other way round.
     """
     path = Path(path)
     if not path.is_file():
@@ -118,7 +120,10 @@ def load_checkpoint(path: str | Path, *, machine: str | None = None,
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: its configuration is not valid here: {err}") from None
     if config is not None:
-        diff = _differences(config.training_dict(), stored.training_dict())
+        got = stored.training_dict()
+        if got["track_test"] and not config.track_test:
+            got["track_test"] = False  # tracking the test score never changes the weights
+        diff = _differences(config.training_dict(), got)
         if diff:
             raise CheckpointError(f"{path}: made with another configuration; delete it or use its "
                                   f"configuration:\n  " + "\n  ".join(diff))

@@ -194,3 +194,21 @@ def test_bad_recipe_fields_are_refused():
         TrainConfig(model="mbv2", mf_stage="waveform")
     with pytest.raises(ConfigError, match="unknown recipe"):
         system_configs("paper", recipe="mine")
+
+
+def test_a_run_that_tracked_the_test_score_serves_one_that_does_not(tiny_data, tmp_path):
+    from asdlib.errors import CheckpointError
+    from asdlib.pipeline import run_system
+    from asdlib.recipes import baseline_config
+
+    config = baseline_config("mbv2", epochs=1, train_hop=32, test_hop=32, lr=3e-4, select="val")
+    tracked = run_system(tiny_data, "fan", config.replace(track_test=True), tmp_path / "run",
+                         cache_dir=tmp_path / "cache", progress=False)
+    plain = run_system(tiny_data, "fan", config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False)
+    assert plain.scores["score"].tolist() == tracked.scores["score"].tolist()
+    assert "test_score" in plain.history  # the reused run's history
+    other = tmp_path / "other"
+    run_system(tiny_data, "fan", config, other, cache_dir=tmp_path / "cache", progress=False)
+    with pytest.raises(CheckpointError, match="track_test"):
+        run_system(tiny_data, "fan", config.replace(track_test=True), other, cache_dir=tmp_path / "cache",
+                   progress=False)
