@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -48,7 +47,7 @@ from ._atomic import write_text_atomic
 from .errors import GridError, NotebookError
 from .gather import gather
 from .grid import RESULT, Grid, RunSpec, check, describe, expand, read_result
-from .layout import list_clips, machine_types
+from .layout import machine_types
 from .notebooks import execute_notebook, failed_path
 from .project import ROOT, data_folder, data_identity, describe_data, run_folder
 from .tables import scores_by_machine, test_cells

@@ -180,6 +180,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .config import SCORES, SELECT
+    from .synth.generate import PROFILES
     from .recipes import OFFICIAL, RECIPES, SETTINGS, contrastive_config, recipe_config
 
     framework = contrastive_config()
@@ -188,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="write synthetic machine sounds in the DCASE 2021 Task 2 layout")
     p.add_argument("--out", required=True, type=Path, help="folder to write dev_data/ (and eval_data/) into")
-    p.add_argument("--profile", default="book", help="clip counts: tiny, book or full (default: book)")
+    p.add_argument("--profile", default="book", help="clip counts per section: " + ", ".join(PROFILES)
+                   + " (default: book)")
     p.add_argument("--seed", type=int, default=0, help="the data set's seed (default: 0)")
     p.add_argument("--machines", help="comma-separated machine types (default: all seven)")
     p.add_argument("--eval", action="store_true",
@@ -259,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("_build"),
                    help="build folder: data/, runs/, cache/, src/ and html/ (default: _build)")
     p.add_argument("--data", type=Path, help="folder holding the real dev_data/ (default: synthetic data)")
-    p.add_argument("--profile", default="book", help="synthetic data profile when --data is not given")
+    p.add_argument("--profile", default="book", help="synthetic data profile when --data is not given: "
+                   + ", ".join(PROFILES) + " (default: book)")
     p.add_argument("--settings", default="book", choices=list(SETTINGS),
                    help="training settings (default: book, " + SETTINGS["book"].description + ")")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the runs (default 0)")

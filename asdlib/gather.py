@@ -167,3 +167,28 @@ def read_results(path: str | Path) -> tuple[pd.DataFrame, dict]:
     meta_path = path.parent / "grid.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     return summary, meta
+
+
+#: Where the repository keeps the gathered tables of the book's grids (``make results``).
+BOOK_RESULTS = Path(__file__).resolve().parents[1] / "results" / "book"
+
+
+def gathered_for(root: str | Path, name: str, *, settings: str, given: str | Path = "",
+                 folder: str | Path = BOOK_RESULTS) -> tuple[dict | None, str]:
+    """The gathered grid a chapter shows, and how to say where it comes from.
+
+    ``given``: a ``results.csv`` named by the reader (always shown); else
+    the repository's ``folder/name/results.csv`` when it was computed on the
+    data under ``root`` (:func:`asdlib.project.same_data`) with these
+    settings; else ``(None, "")``: the chapter trains itself.
+    """
+    from .project import same_data
+
+    if given:
+        return read_gathered(given), f"`{given}`"
+    path = Path(folder) / name / RESULTS
+    if path.exists():
+        grid = read_gathered(path)
+        if grid["meta"].get("settings") == settings and same_data(root, grid["meta"].get("identity", {})):
+            return grid, f"the repository's `results/book/{name}/` (made by `make results`)"
+    return None, ""

@@ -390,3 +390,28 @@ def against_poster(summary: pd.DataFrame, systems=None) -> pd.DataFrame:
                          "seeds": int(r["seeds"]), "poster": poster, "poster's metric": metric,
                          "poster's data": where, "measured - poster": mean - poster})
     return pd.DataFrame(rows)
+
+
+def difference_sentence(diff: pd.DataFrame, name: str) -> str:
+    """What a :func:`paired_differences` table says, in one sentence (Markdown).
+
+    The official score's difference is called told apart from the noise
+    when every seed agrees on its sign and its mean is larger than its
+    standard deviation; per machine type, the types where every seed puts
+    the first system ahead (or behind) with such a margin are named.
+    """
+    total = diff.loc[SCORE]
+    if total["seeds"] < 2:
+        return f"- **{name}**: {total['mean']:+.2f} points of official score, one seed: no spread to judge it by."
+
+    def held(r):
+        return r["seeds"] > 1 and r["ahead"] in (0, r["seeds"]) and abs(r["mean"]) > r["std"]
+
+    rows = diff.drop(index=SCORE)
+    ahead = [m for m, r in rows.iterrows() if held(r) and r["mean"] > 0]
+    behind = [m for m, r in rows.iterrows() if held(r) and r["mean"] < 0]
+    return (f"- **{name}**: {total['mean']:+.2f} ± {total['std']:.2f} points of official score over "
+            f"{int(total['seeds'])} seeds, " + ("the same sign in every seed" if held(total) else
+                                                "not told apart from the seed-to-seed spread")
+            + f"; ahead in every seed on {', '.join(ahead) or 'no machine type'}, behind in every seed on "
+            f"{', '.join(behind) or 'none'}.")

@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.models import mobilenet_v2
@@ -81,20 +80,24 @@ def reference_rate(model_kind: str, feats, device, seconds: float = 8.0) -> floa
                 return n / (time.perf_counter() - t0)
 
 
-def asdlib_rate(model_kind: str, feats, device, epochs: int) -> float:
-    """Examples per second of :func:`asdlib.training.train`, from the epochs after the first."""
-    cfg = baseline_config(model_kind, epochs=epochs + 1, val_fraction=0.0)
-    width, hop = (5, 1) if model_kind == "ae" else (64, 8)
-    n = len(windows(feats, range(len(feats)), width=width, hop=hop))
+def training_rate(feats, config, device, epochs: int) -> float:
+    """Training examples per second of :func:`asdlib.training.train` with ``config`` (trained for
+    ``epochs + 1`` epochs), from the epochs after the first (set-up, warm-up)."""
+    n = len(Inputs(config, feats, training=True).windows())
     stamps = []
 
-    def stamp(row):
+    def stamp(_row):
         if device.type == "cuda":
             torch.cuda.synchronize()
         stamps.append(time.perf_counter())
 
-    train(feats, cfg, device=device, progress=False, on_epoch=stamp)
-    return n * epochs / (stamps[-1] - stamps[0])  # the first epoch (set-up, warm-up) is left out
+    train(feats, config, device=device, progress=False, on_epoch=stamp)
+    return n * epochs / (stamps[-1] - stamps[0])
+
+
+def asdlib_rate(model_kind: str, feats, device, epochs: int) -> float:
+    """Examples per second of :func:`asdlib.training.train`, from the epochs after the first."""
+    return training_rate(feats, baseline_config(model_kind, epochs=epochs + 1, val_fraction=0.0), device, epochs)
 
 
 def recipe_rates(clips, cache: Path, device, epochs: int) -> dict[str, float]:
@@ -108,16 +111,7 @@ def recipe_rates(clips, cache: Path, device, epochs: int) -> dict[str, float]:
             if row not in ("MBv2", "+ CL"):
                 continue
             feats = load_inputs(clips, cache, config, progress=False)
-            n = len(Inputs(config, feats, training=True).windows())
-            stamps = []
-
-            def stamp(_row):
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                stamps.append(time.perf_counter())
-
-            train(feats, config, device=device, progress=False, on_epoch=stamp)
-            rates[f"{recipe} {row}"] = n * epochs / (stamps[-1] - stamps[0])
+            rates[f"{recipe} {row}"] = training_rate(feats, config, device, epochs)
     return rates
 
 

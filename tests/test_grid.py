@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from asdlib.gather import gather, read_results
 from asdlib.grid import (DEFAULT_NOTEBOOK, GridError, RunSpec, check, expand, make_grid, read_grid_file,
                          read_result, run_name)
 from asdlib.metrics import hmean
-from asdlib.notebooks import NotebookError, execute_notebook
+from asdlib.notebooks import execute_notebook
 from asdlib.submission import evaluate
 from asdlib.synth import get_profile, synthesize
 

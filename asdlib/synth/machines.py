@@ -49,11 +49,14 @@ ToyTrain   motor, rolling noise, rail-joint clacks         flat wheel, flange sc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from . import sounds as S
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -399,7 +402,7 @@ NORMAL = {
 }
 
 
-def model_table() -> "pd.DataFrame":
+def model_table() -> pd.DataFrame:
     """The sound models as a table: normal sound, faults (share of anomalous clips, group),
     severity scale, step between section instances, clip-to-clip drift, machine-to-background ratio
     and what each section's target domain shifts."""
