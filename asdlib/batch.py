@@ -291,6 +291,16 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
     return report
 
 
+#: Parameters that only say where the grid lives (the data by its path, the run's folders): a grid
+#: folder moved, or made on another machine and copied here, is still the same grid.  The data
+#: themselves are compared by their fingerprint.
+LOCATIONS = ("data", "runs", "cache")
+
+
+def _comparable(params: dict) -> dict:
+    return {k: v for k, v in json.loads(json.dumps(params)).items() if k not in LOCATIONS}
+
+
 def _still_valid(run: RunSpec, result: dict | None, identity: dict) -> bool:
     """Whether a run's result may be kept: complete, with these parameters, on these data.
 
@@ -299,7 +309,7 @@ def _still_valid(run: RunSpec, result: dict | None, identity: dict) -> bool:
     """
     if result is None:
         return False
-    same_params = result.get("parameters") == json.loads(json.dumps(dict(run.params)))
+    same_params = _comparable(result.get("parameters") or {}) == _comparable(dict(run.params))
     same_data = result.get("data", {}).get("fingerprint") == identity["fingerprint"]
     if not (same_params and same_data):
         what = "parameters" if not same_params else "data (its files differ)"

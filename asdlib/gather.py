@@ -43,6 +43,33 @@ def run_results(runs: Sequence[RunSpec]) -> list[tuple[RunSpec, dict]]:
     return [(run, result) for run in runs if (result := read_result(run)) is not None]
 
 
+#: What names the machine and software a run was made with (its result file's ``versions``).
+MADE_WITH = ("platform", "cuda", "python", "torch", "numpy", "git")
+
+
+def made_with(results: Sequence[tuple[RunSpec, dict]]) -> list[dict]:
+    """Where the runs were made: one entry per distinct platform, CUDA, Python, torch, NumPy and
+    source commit (``cuda`` None: no GPU), with its number of runs, the most common first.
+
+    A grid can be run on another machine (a GPU) and resumed or gathered here; the gatherer's own
+    versions say nothing about the runs.
+    """
+    from collections import Counter
+
+    counts = Counter(tuple(res.get("versions", {}).get(k) for k in MADE_WITH) for _, res in results)
+    return [{**dict(zip(MADE_WITH, key)), "runs": n} for key, n in counts.most_common()]
+
+
+def made_sentence(made: Sequence[dict]) -> str:
+    """``made_with`` in words, e.g. "126 runs on a GPU (CUDA 13.0), Python 3.12.3, torch 2.11.0, ..."."""
+    parts = []
+    for m in made:
+        where = f"a GPU (CUDA {m['cuda']})" if m.get("cuda") else "the CPU"
+        parts.append(f"{m['runs']} run(s) on {where}, Python {m.get('python')}, torch {m.get('torch')}, "
+                     f"NumPy {m.get('numpy')}, commit `{m.get('git')}` ({m.get('platform')})")
+    return "; ".join(parts) if parts else "no run recorded"
+
+
 def result_cells(results: Sequence[tuple[RunSpec, dict]]) -> pd.DataFrame:
     """Every cell of every result: system (label), seed, machine, section, domain, AUC, pAUC (and
     the decision results, clip counts and intervals where the result files hold them)."""
@@ -73,7 +100,8 @@ def _markdown(summary: pd.DataFrame, meta: dict) -> str:
     if meta:
         lines += [f"- Data: {meta.get('description', meta.get('data'))}",
                   f"- Settings: `{meta.get('settings')}`; seeds {meta.get('seeds')}; "
-                  f"{meta.get('complete')} of {meta.get('runs')} runs complete", ""]
+                  f"{meta.get('complete')} of {meta.get('runs')} runs complete",
+             f"- Made with: {made_sentence(meta.get('made', []))}", ""]
     if summary.empty:
         return "\n".join(lines + ["No run is complete yet.", ""])
     what = {"score": "Score per machine type (harmonic mean of its AUC and pAUC values) and the "
@@ -120,6 +148,7 @@ def gather(out: str | Path, runs: Sequence[RunSpec], machines: Sequence[str]) ->
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     if meta:  # the record of the grid says how much of it is complete
         meta["complete"] = len(results)
+        meta["made"] = made_with(results)
         write_text_atomic(meta_path, json.dumps(meta, indent=2))
     files = {"results": out / RESULTS, "markdown": out / "results.md", "scores": out / "scores.csv",
              "cells": out / "cells.csv"}

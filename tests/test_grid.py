@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from asdlib.batch import default_workers, kernel_env, run_grid
 from asdlib.book import ROOT
 from asdlib.tables import SCORE
-from asdlib.gather import gather, read_results
+from asdlib.gather import gather, made_with, read_results
 from asdlib.grid import (DEFAULT_NOTEBOOK, GridError, RunSpec, check, expand, make_grid, read_grid_file,
                          read_result, run_name)
 from asdlib.metrics import hmean
@@ -151,6 +152,24 @@ def test_gathering_gives_means_and_spreads_over_seeds_and_no_score_for_an_incomp
     assert "± " in files["markdown"].read_text()
 
 
+def test_the_gathered_grid_says_where_its_runs_were_made(tmp_path):
+    """A grid run on a GPU machine and gathered on a CPU one names the GPU, not the gatherer."""
+    gpu = {"platform": "Linux-gpu", "cuda": "13.0", "python": "3.12.3", "torch": "2.11.0", "numpy": "2.5.2",
+           "git": "abc"}
+    runs = [_fake_run(tmp_path, m, "MBv2", 0, [0.8, 0.6]) for m in ("fan", "valve", "pump")]
+    for run, versions in zip(runs, (gpu, gpu, {**gpu, "cuda": None, "platform": "Linux-cpu"})):
+        result = json.loads((run.folder / "result.json").read_text())
+        (run.folder / "result.json").write_text(json.dumps({**result, "versions": versions}))
+    made = made_with([(r, json.loads((r.folder / "result.json").read_text())) for r in runs])
+    assert [m["runs"] for m in made] == [2, 1] and made[0]["cuda"] == "13.0" and made[1]["cuda"] is None
+    (tmp_path / "grid.json").write_text(json.dumps({"settings": "book", "runs": 3}))
+    files = gather(tmp_path, runs, ["fan", "valve", "pump"])
+    meta = json.loads((tmp_path / "grid.json").read_text())
+    assert meta["made"] == made and meta["complete"] == 3
+    text = files["markdown"].read_text()
+    assert "2 run(s) on a GPU (CUDA 13.0)" in text and "1 run(s) on the CPU" in text
+
+
 def test_a_results_table_that_is_not_one_is_refused_with_its_name(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv: no such results table"):
         read_results(tmp_path / "nope.csv")
@@ -219,6 +238,18 @@ def test_a_rerun_skips_every_complete_run(grid_run):
     again = run_grid(grid, out, workers=2, progress=False, log=lambda s: None)
     assert [o.status for o in again.outcomes] == ["skipped"] * 4
     assert {o.run.name: (o.run.folder / "result.json").stat().st_mtime_ns for o in again.outcomes} == stamps
+
+
+@pytest.mark.slow
+def test_a_grid_folder_moved_with_its_data_is_resumed_not_refused(grid_run, tiny_data, tmp_path):
+    """Made on another machine (a GPU) and copied here: the run's folders and the data path differ."""
+    grid, out, report = grid_run
+    data, moved = tmp_path / "data", tmp_path / "moved"
+    shutil.copytree(tiny_data, data)
+    shutil.copytree(out, moved)
+    again = run_grid(make_grid({**grid.as_dict(), "data": data}), moved, workers=1, progress=False,
+                     log=lambda s: None)
+    assert [o.status for o in again.outcomes] == ["skipped"] * 4
 
 
 @pytest.mark.slow
