@@ -41,8 +41,9 @@ endif
 test: $(STAMP)
 	$(PY) -m pytest
 
-## make results: the book's two grids on its synthetic data (hours on two CPU cores), and their gathered
-##   tables copied into results/book/, where the results chapter reads them
+## make results: the book's two grids on its synthetic data (hours on two CPU cores; minutes on a GPU machine:
+##   bench/gpu-grid.sh), resumed from what _build/grid-book* holds, and their gathered tables copied into
+##   results/book/, where the results chapter reads them
 GATHERED := results.csv results.md scores.csv cells.csv grid.json
 results: $(STAMP)
 	$(VENV)/bin/asdlib run grids/book.yml --out $(BUILD)/grid-book
