@@ -83,6 +83,25 @@ class SystemRun:
                           intervals=intervals)
 
 
+#: Configuration fields that do not change what a run trains and scores (tracking the test score
+#: after every epoch only adds a column to the history).
+NOT_THE_EXPERIMENT = ("track_test",)
+
+
+def same_experiment(folder: str | Path, config: TrainConfig) -> bool:
+    """Whether the run folder of one machine type (its ``run.json``) holds a run of ``config``.
+
+    False when the folder holds no complete run, or a run of another configuration.
+    """
+    try:
+        made = json.loads((Path(folder) / "run.json").read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    wanted = config.as_dict()
+    return {k: v for k, v in made.items() if k not in NOT_THE_EXPERIMENT} == \
+        {k: v for k, v in wanted.items() if k not in NOT_THE_EXPERIMENT}
+
+
 def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir: str | Path, *,
                dataset: str = "dev", cache_dir: str | Path | None = None,
                device: str | torch.device | None = None, progress: bool = True) -> SystemRun:

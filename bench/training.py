@@ -31,12 +31,11 @@ import torch.nn.functional as F
 from torchvision.models import mobilenet_v2
 
 from asdlib.cache import load_features
-from asdlib.recipes import baseline_config
 from asdlib.layout import list_clips
 from asdlib.models import AutoEncoder, MobileNetV2
+from asdlib.recipes import RECIPES, baseline_config, recipe_variants
 from asdlib.scoring import inference_model
 from asdlib.synth import get_profile, synthesize
-from asdlib.recipes import RECIPES, recipe_variants
 from asdlib.training import train
 from asdlib.windows import Inputs, gather, load_inputs, windows
 

@@ -14,7 +14,7 @@ from asdlib.config import TrainConfig
 from asdlib.recipes import baseline_config
 from asdlib.layout import list_clips
 from asdlib.metrics import official_score
-from asdlib.pipeline import run_system
+from asdlib.pipeline import run_system, same_experiment
 from asdlib.scoring import SectionError, clip_scores
 from asdlib.submission import evaluate
 from asdlib.checkpoint import load_trained
@@ -170,6 +170,10 @@ def test_end_to_end_on_the_development_and_evaluation_layouts(tiny_data, tmp_pat
     assert len(dev) == 6 and len(ev) == 6  # 3 sections x 2 domains each
     assert set(ev["section"]) == {"03", "04", "05"}
     assert 0 < official_score(dev) <= 1
+    if config is AE:  # the folder says which experiment it holds; tracking the test score is not another one
+        assert same_experiment(run.folder, config) and same_experiment(run.folder, config.replace(track_test=True))
+        assert not same_experiment(run.folder, config.replace(epochs=config.epochs + 1))
+        assert not same_experiment(tmp_path / "nowhere", config)
 
 
 def test_command_line_trains_scores_and_evaluates(tiny_data, tmp_path):
