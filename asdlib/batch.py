@@ -49,10 +49,12 @@ from .gather import gather
 from .grid import RESULT, Grid, RunSpec, check, describe, expand, read_result
 from .layout import machine_types
 from .notebooks import execute_notebook, failed_path
-from .project import ROOT, data_folder, data_identity, describe_data, run_folder
+from .project import ROOT, data_folder, data_identity, describe_data, own_folder, run_folder
 from .tables import scores_by_machine, test_cells
 
 LOCK = ".asdlib-run.lock"
+#: How the grid runner names itself in the folders it owns (:func:`asdlib.project.own_folder`).
+RUNNER = "asdlib run"
 
 
 @dataclass
@@ -256,6 +258,7 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
     machines = list(grid.machines) or list(found or [])
     runs = expand(grid, out, machines or ["?"])
     check(grid, runs, found)  # nothing is written before this passes
+    own_folder(out, RUNNER, made_before=("grid.json",))  # a folder of the user's is refused, untouched
     with _lock(out):
         if not has_data:
             from .synth import synthesize

@@ -33,7 +33,7 @@ from ._atomic import write_text_atomic
 from .errors import NotebookError
 from .layout import resolve_data_root
 from .notebooks import check_parameters, execute_notebook, notebook_parameters
-from .project import ROOT
+from .project import ROOT, fresh_folder, own_folder
 
 #: What the book's source is made of, besides the notebooks: copied into ``src/``.
 SOURCE_FILES = ("_config.yml", "_toc.yml", "references.bib", "book")
@@ -47,6 +47,10 @@ def toc_notebooks(root: str | Path = ROOT) -> list[Path]:
     stack = list(toc.get("chapters", [])) + [c for p in toc.get("parts", []) for c in p["chapters"]]
     entries += [c["file"] for c in stack]
     return [root / f"{e}.ipynb" for e in entries if (root / f"{e}.ipynb").exists()]
+
+
+#: How the book builder names itself in the folders it owns (:func:`asdlib.project.own_folder`).
+BUILDER = "asdlib book"
 
 
 def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = None,
@@ -87,15 +91,16 @@ def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = N
     unused = sorted(set(params or {}) - {k for g in given_to.values() for k in g})
     if unused:
         raise NotebookError(f"no chapter has a parameter named {', '.join(map(repr, unused))}")
+    # the folders the build replaces are its own, or it stops here, before anything is written
+    src, html, staging = out / "src", out / "html", out / ".jb"
+    for folder, made_before in ((src, "_toc.yml"), (html, "objects.inv"), (staging, "_build")):
+        own_folder(folder, BUILDER, made_before=(made_before,))
     if data is None:
         from .synth import synthesize
 
         synthesize(data_root, profile=profile, seed=seed, progress=progress)
         step(f"synthetic data ({profile})", t0)
-    src = out / "src"
-    if src.exists():
-        shutil.rmtree(src)
-    src.mkdir(parents=True)
+    fresh_folder(src, BUILDER)
     for name in SOURCE_FILES:
         if (root / name).is_dir():
             shutil.copytree(root / name, src / name)
@@ -111,9 +116,7 @@ def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = N
         step(f"notebook {nb.stem}", t0)
 
     t0 = time.perf_counter()
-    staging = out / ".jb"
-    if staging.exists():
-        shutil.rmtree(staging)
+    fresh_folder(staging, BUILDER)
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(src), "--path-output", str(staging),
            "--all", "-W", "-n", "--keep-going"]
@@ -121,10 +124,9 @@ def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = N
     if run.returncode != 0:
         raise NotebookError("jupyter-book build failed (warnings are errors):\n"
                             + (run.stdout[-4000:] + run.stderr[-4000:]).strip())
-    html = out / "html"
-    if html.exists():
-        shutil.rmtree(html)
+    shutil.rmtree(own_folder(html, BUILDER))  # the build's own, as checked before the first chapter ran
     os.replace(staging / "_build" / "html", html)
+    own_folder(html, BUILDER, made_before=("objects.inv",))
     shutil.rmtree(staging)
     step("jupyter-book build", t0)
     timings.append({"step": "total", "seconds": round(time.perf_counter() - start, 1)})

@@ -20,6 +20,7 @@ class                  raised when
 :class:`SynthError`    the synthetic data generator cannot write where it was asked
 :class:`NotebookError` a notebook cannot run as asked (parameters, failed cell)
 :class:`GridError`     a grid of runs cannot run as described
+:class:`FolderError`   an output folder holds files the command did not write
 =====================  ===========================================================
 """
 from __future__ import annotations
@@ -69,5 +70,10 @@ class GridError(AsdlibError, ValueError):
     """A grid that cannot run as described."""
 
 
+class FolderError(AsdlibError, FileExistsError):
+    """An output folder that a command would clean or overwrite but did not make."""
+
+
 __all__ = ["AsdlibError", "LayoutError", "AudioError", "SectionError", "CacheError", "ConfigError",
-           "CheckpointError", "ScoreError", "SynthError", "NotebookError", "GridError"]
+           "CheckpointError", "ScoreError", "SynthError", "NotebookError", "GridError",
+           "FolderError"]

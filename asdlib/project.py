@@ -9,7 +9,10 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Sequence
 
+from ._atomic import write_text_atomic
+from .errors import FolderError
 from .layout import LayoutError, list_clips, machine_types, resolve_data_root
 
 #: The repository (the folder holding ``notebooks/`` and ``_toc.yml``).
@@ -141,3 +144,47 @@ def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0
     print(f"{data} holds no dev_data/: synthesising the {synth_profile!r} profile there (seed {seed})")
     synthesize(data, profile=synth_profile, seed=seed)
     return data
+
+
+#: The file that marks a folder as made by one of the package's commands (its name inside).
+OWNER = ".asdlib-owner"
+
+
+def own_folder(folder: str | Path, command: str, *, made_before: Sequence[str] = ()) -> Path:
+    """Make ``folder`` the output folder of ``command``, or check that it is; return it.
+
+    A folder that does not exist is created and marked (:data:`OWNER` names the
+    command); an empty folder is marked; a folder marked by the same command is
+    its own.  Any other folder is refused with a :class:`FolderError` that names
+    a file in the way, and nothing in it is touched: a command cleans and
+    overwrites only inside folders it made.  ``made_before``: files whose
+    presence shows that the command made the folder before it marked its
+    folders (e.g. an ``asdlib run`` folder's ``grid.json``); such a folder is
+    marked and accepted.
+    """
+    folder = Path(folder)
+    marker = folder / OWNER
+    if folder.exists() and not folder.is_dir():
+        raise FolderError(f"{folder}: is a file, not a folder; give {command} a folder")
+    if marker.is_file():
+        owner = marker.read_text().strip()
+        if owner != command:
+            raise FolderError(f"{folder}: made by {owner!r}, not by {command!r}; use another folder")
+        return folder
+    if folder.is_dir():
+        inside = sorted(p.name for p in folder.iterdir())
+        if inside and not any((folder / name).exists() for name in made_before):
+            raise FolderError(f"{folder}: holds files {command} did not write (e.g. {inside[0]!r}); "
+                              f"it cleans and overwrites only a folder it made: give a new or empty folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(marker, command + "\n")
+    return folder
+
+
+def fresh_folder(folder: str | Path, command: str, *, made_before: Sequence[str] = ()) -> Path:
+    """Empty ``folder`` for ``command`` to write anew, if it is that command's (:func:`own_folder`)."""
+    import shutil
+
+    folder = own_folder(folder, command, made_before=made_before)
+    shutil.rmtree(folder)
+    return own_folder(folder, command)
