@@ -55,6 +55,7 @@ class Checkpoint:
     best: dict | None = None
     best_epoch: int | None = None
     views: dict | None = None
+    data: str | None = None  # the training clips' fingerprint (asdlib.project.clips_fingerprint)
 
     @property
     def complete(self) -> bool:
@@ -67,7 +68,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
                "machine": ckpt.machine, "sections": list(ckpt.sections),
                "config": ckpt.config.as_dict(), "epoch": int(ckpt.epoch),
                "model": ckpt.model, "optimizer": ckpt.optimizer, "history": list(ckpt.history),
-               "best": ckpt.best, "best_epoch": ckpt.best_epoch, "views": ckpt.views}
+               "best": ckpt.best, "best_epoch": ckpt.best_epoch, "views": ckpt.views, "data": ckpt.data}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(payload, tmp)
     return Path(path)
@@ -85,8 +86,8 @@ def _differences(want: dict, got: dict, prefix: str = "") -> list[str]:
 
 
 def load_checkpoint(path: str | Path, *, machine: str | None = None,
-                    config: TrainConfig | None = None, map_location: str | torch.device = "cpu"
-                    ) -> Checkpoint:
+                    config: TrainConfig | None = None, data: str | None = None,
+                    map_location: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint safely (``weights_only=True``) and check what it was made for.
 
     Parameters
@@ -97,6 +98,8 @@ def load_checkpoint(path: str | Path, *, machine: str | None = None,
         may differ: the caller's are kept.  A run that tracked the test score
         after every epoch serves a caller that does not ask for it (the
         tracking never changes the weights), not the other way round.
+    data : the fingerprint of the caller's training clips; a checkpoint trained
+        on other clips (or one that does not say) is refused.
     """
     path = Path(path)
     if not path.is_file():
@@ -115,6 +118,10 @@ def load_checkpoint(path: str | Path, *, machine: str | None = None,
     if machine is not None and raw["machine"] != machine:
         raise CheckpointError(f"{path}: a checkpoint of machine type {raw['machine']!r}, "
                               f"not {machine!r}")
+    if data is not None and raw.get("data") != data:
+        made = "on other training clips" if raw.get("data") else "without a record of its training clips"
+        raise CheckpointError(f"{path}: trained {made} than these (fingerprint {raw.get('data')}, these "
+                              f"{data}); delete it, or give another output folder, to train afresh")
     try:
         stored = TrainConfig.from_dict(raw["config"])
     except (TypeError, ValueError) as err:
@@ -131,7 +138,7 @@ def load_checkpoint(path: str | Path, *, machine: str | None = None,
     return Checkpoint(machine=raw["machine"], sections=list(raw["sections"]), config=stored,
                       epoch=int(raw["epoch"]), model=raw["model"], optimizer=raw.get("optimizer"),
                       history=list(raw.get("history") or []), best=raw.get("best"),
-                      best_epoch=raw.get("best_epoch"), views=raw.get("views"))
+                      best_epoch=raw.get("best_epoch"), views=raw.get("views"), data=raw.get("data"))
 
 
 # ---------------------------------------------------------------- networks

@@ -32,6 +32,7 @@ from .checkpoint import (Checkpoint, CheckpointError, Trained, build_model, cpu_
 from .config import TrainConfig
 from .losses import nt_xent
 from .models import reconstruction_error
+from .project import clips_fingerprint
 from .windows import Inputs, Windows, split_clips
 
 MODEL_NAMES = {"ae": "AE", "mbv2": "MobileNetV2", "contrastive": "AE+CNN"}
@@ -128,6 +129,7 @@ class _State:
     best_epoch: int | None = None
     optimizer: dict | None = None
     model: dict | None = None
+    data: str | None = None  # the training clips' fingerprint, kept in every checkpoint
 
 
 def _check_inputs(feats: CachedFeatures, config: TrainConfig, machine: str | None,
@@ -155,11 +157,12 @@ def _check_inputs(feats: CachedFeatures, config: TrainConfig, machine: str | Non
     return machine, sections
 
 
-def _resume(checkpoint, machine: str, sections: list[str], config: TrainConfig) -> Checkpoint | None:
+def _resume(checkpoint, machine: str, sections: list[str], config: TrainConfig,
+            data: str | None) -> Checkpoint | None:
     """The checkpoint to go on from (or to return when complete), None to start afresh."""
     if checkpoint is None or not Path(checkpoint).exists():
         return None
-    ckpt = load_checkpoint(checkpoint, machine=machine, config=config)
+    ckpt = load_checkpoint(checkpoint, machine=machine, config=config, data=data)
     if ckpt.sections != sections:
         raise CheckpointError(f"{checkpoint}: trained on sections {ckpt.sections}, not {sections}")
     return ckpt
@@ -209,7 +212,7 @@ def _fit(model, optimizer, config: TrainConfig, data: _Data, state: _State, devi
             save_checkpoint(checkpoint, Checkpoint(
                 machine=machine, sections=sections, config=config, epoch=epoch + 1,
                 model=cpu_state(model), optimizer=optimizer.state_dict(), history=state.history,
-                best=state.best, best_epoch=state.best_epoch))
+                best=state.best, best_epoch=state.best_epoch, data=state.data))
         if on_epoch is not None:
             on_epoch(row)
 
@@ -244,16 +247,17 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
     """
     machine, sections = _check_inputs(feats, config, machine, sections, epoch_score)
     device = pick_device(device)
-    ckpt = _resume(checkpoint, machine, sections, config)
+    data_id = clips_fingerprint(feats.clips) if checkpoint is not None else None
+    ckpt = _resume(checkpoint, machine, sections, config, data_id)
     if ckpt is not None and ckpt.complete:
         return trained_from(ckpt, device)
     torch.manual_seed(config.seed)
     model = build_model(config, len(sections))
-    state = _State()
+    state = _State(data=data_id)
     if ckpt is not None:
         model.load_state_dict(ckpt.model)
         state = _State(start=ckpt.epoch, history=list(ckpt.history), best=ckpt.best,
-                       best_epoch=ckpt.best_epoch, optimizer=ckpt.optimizer)
+                       best_epoch=ckpt.best_epoch, optimizer=ckpt.optimizer, data=data_id)
     model.to(device)
     if config.model != "ae" and device.type == "cpu":
         model.to(memory_format=torch.channels_last)
@@ -278,6 +282,7 @@ def _finish(model, config: TrainConfig, state: _State, *, machine: str, sections
                  if net is not model else None)
         save_checkpoint(checkpoint, Checkpoint(
             machine=machine, sections=sections, config=config, epoch=config.epochs,
-            model=cpu_state(net), history=state.history, best_epoch=selected, views=views))
+            model=cpu_state(net), history=state.history, best_epoch=selected, views=views,
+            data=state.data))
     return Trained(model=net, machine=machine, sections=sections, config=config,
                    history=history_frame(state.history), epoch=selected)

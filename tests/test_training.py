@@ -121,6 +121,28 @@ def test_checkpoints_of_another_configuration_or_machine_are_refused(fan, tmp_pa
     assert load_checkpoint(ckpt, config=AE.replace(test_hop=4)).config.test_hop == 4
 
 
+def test_a_checkpoint_trained_on_other_clips_is_refused_not_reused(tiny_data, tmp_path):
+    """Another data set with the same file names and sizes (another seed, one clip changed)."""
+    import shutil
+
+    import soundfile as sf
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_data / "dev_data" / "fan", other / "dev_data" / "fan")
+    clips = list_clips(tiny_data / "dev_data", "fan", split="train")
+    ckpt = tmp_path / "model.pt"
+    first = train(load_features(clips, tmp_path / "cache", progress=False), AE, checkpoint=ckpt, progress=False)
+    changed = list_clips(other / "dev_data", "fan", split="train")
+    y, sr = sf.read(changed[0].path, dtype="int16")
+    sf.write(changed[0].path, y[::-1].copy(), sr, subtype="PCM_16")  # same name, same size, other sound
+    assert changed[0].path.stat().st_size == clips[0].path.stat().st_size
+    feats = load_features(changed, tmp_path / "cache", progress=False)
+    with pytest.raises(CheckpointError, match="trained on other training clips than these"):
+        train(feats, AE, checkpoint=ckpt, progress=False)
+    again = train(load_features(clips, tmp_path / "cache", progress=False), AE, checkpoint=ckpt, progress=False)
+    assert _states_equal(first.model, again.model)  # the same clips: reused
+
+
 class Payload:
     """Any class: unpickling it would run code, so weights_only refuses it."""
 
