@@ -8,6 +8,7 @@ from asdlib._atomic import TMP_PREFIX
 from asdlib.audio import load_audio
 from asdlib.layout import LayoutError, list_clips, machine_types, read_ground_truth
 from asdlib.synth import generate, get_profile, synthesize
+from asdlib.synth.generate import summary
 
 ONE = get_profile("tiny", train_source=2, train_target=1, test_normal=1, test_anomaly=1)
 
@@ -53,6 +54,20 @@ def test_same_seed_same_bytes_and_smaller_profile_is_a_subset(tmp_path):
     da, db = _digests(a), _digests(b)
     assert da and set(da) < set(db)
     assert all(db[k] == v for k, v in da.items())
+
+
+def test_a_smaller_request_into_the_same_folder_leaves_what_it_reports(tmp_path):
+    big = get_profile("tiny", train_source=3, test_normal=2)
+    synthesize(tmp_path, profile=big, seed=3, machines=["pump", "fan"], workers=2, progress=False)
+    fan_before = _digests(tmp_path / "dev_data" / "fan")
+    pump_before = len(_digests(tmp_path / "dev_data" / "pump"))
+    table = synthesize(tmp_path, profile=ONE, seed=3, machines=["pump"], workers=1, progress=False)
+    again = synthesize(tmp_path, profile=ONE, seed=3, machines=["pump"], workers=1, progress=False)
+    on_disk = len(_digests(tmp_path / "dev_data" / "pump"))
+    assert on_disk == int(table["written"].sum() + table["kept"].sum()) == pump_before - table.attrs["removed"]
+    assert table.attrs["removed"] > 0 and again.attrs["removed"] == 0
+    assert f"{table.attrs['removed']} removed" in summary(table)
+    assert _digests(tmp_path / "dev_data" / "fan") == fan_before  # a machine type not asked for is left alone
 
 
 def test_another_seed_other_sounds(tmp_path):

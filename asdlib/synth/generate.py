@@ -394,6 +394,7 @@ def synthesize(out: str | Path, *, profile: Profile | str = "book", seed: int = 
             status.append(_write_one(job))
             bar.update()
     bar.close()
+    removed = _remove_surplus(out, seed, specs)
     if with_eval:
         _write_ground_truth(out, seed, [s for s in specs if s.dataset == "eval" and s.split == "test"])
     # every folder written reads back through the layout reader
@@ -405,7 +406,23 @@ def synthesize(out: str | Path, *, profile: Profile | str = "book", seed: int = 
                                         sort=False)["status"]
              .agg(written=lambda s: int((s == "written").sum()), kept=lambda s: int((s == "kept").sum()))
              .reset_index())
+    table.attrs["removed"] = removed
     return table
+
+
+def _remove_surplus(out: Path, seed: int, specs: list[ClipSpec]) -> int:
+    """Remove this generator's clips beyond what ``specs`` ask for, in the machine folders they
+    write (an earlier run of a larger profile), so that the folder holds what the summary reports.
+    Files of other machine types, and files the generator did not make, are left alone."""
+    wanted = {s.relpath for s in specs}
+    removed = 0
+    for dataset, machine in sorted({(s.dataset, s.machine) for s in specs}):
+        for path in sorted((out / f"{dataset}_data" / machine).rglob("*.wav")):
+            rel = path.relative_to(out)
+            if str(rel) not in wanted and _is_ours(seed, rel):
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def _write_ground_truth(out: Path, seed: int, specs: list[ClipSpec]) -> None:
@@ -428,7 +445,9 @@ def summary(table: pd.DataFrame) -> str:
                          aggfunc="sum", fill_value=0, sort=False)
     wide["total"] = wide.sum(axis=1)
     return (wide.to_string() + f"\n\n{int(t['written'].sum())} clips written, "
-            f"{int(t['kept'].sum())} kept from an earlier run.")
+            f"{int(t['kept'].sum())} kept from an earlier run"
+            + (f", {table.attrs['removed']} removed (beyond what this run asks for)." if table.attrs.get("removed")
+               else "."))
 
 
 __all__ = ["PROFILES", "Profile", "ClipSpec", "get_profile", "plan", "render_clip",
