@@ -7,6 +7,7 @@ silent resampling); a corrupt or truncated file is an error naming it.
 from __future__ import annotations
 
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,20 @@ def load_audio(path: str | Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarra
                          f"(resample the data set first; nothing is resampled silently)")
     if y.shape[0] == 0:
         raise AudioError(f"{path}: audio file holds no samples")
-    return y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
+    if not np.isfinite(y).all():
+        bad = int((~np.isfinite(y)).any(axis=1).sum())
+        raise AudioError(f"{path}: {bad} sample(s) are not finite numbers (NaN or infinity); "
+                         f"the clip cannot be used")
+    mono = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
+    if not mono.any():
+        what = "its channels cancel in the mono mix" if y.any() else "digital silence"
+        warnings.warn(f"{path}: the clip is silent ({what}); its log-mel is the floor everywhere",
+                      SilentClipWarning, stacklevel=2)
+    return mono
+
+
+class SilentClipWarning(UserWarning):
+    """A clip whose mono signal is all zeros: it reads, but tells a model nothing."""
 
 
 def write_audio(path: str | Path, y: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> Path:

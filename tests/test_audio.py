@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asdlib.audio import AudioError, load_audio, write_audio
+from asdlib.audio import AudioError, SilentClipWarning, load_audio, write_audio
 
 
 def test_round_trip_is_float32_mono(tmp_path, rng):
@@ -37,3 +37,21 @@ def test_truncated_and_corrupt_files(tmp_path, rng):
         load_audio(tmp_path / "junk.wav")
     with pytest.raises(AudioError, match="not found"):
         load_audio(tmp_path / "missing.wav")
+
+
+def test_non_finite_samples_are_an_error_naming_the_file(tmp_path):
+    y = np.zeros(16_000, dtype=np.float32)
+    y[100] = np.nan
+    sf.write(tmp_path / "nan.wav", y, 16_000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"nan.wav: 1 sample\(s\) are not finite"):
+        load_audio(tmp_path / "nan.wav")
+
+
+def test_a_silent_clip_reads_with_a_warning_naming_it(tmp_path, rng):
+    sf.write(tmp_path / "zero.wav", np.zeros(16_000), 16_000, subtype="PCM_16")
+    y = rng.integers(-1000, 1000, 16_000) / 32768  # exact in 16 bits: the channels cancel exactly
+    sf.write(tmp_path / "cancel.wav", np.stack([y, -y], axis=1), 16_000, subtype="PCM_16")
+    with pytest.warns(SilentClipWarning, match="zero.wav: the clip is silent \\(digital silence\\)"):
+        load_audio(tmp_path / "zero.wav")
+    with pytest.warns(SilentClipWarning, match="cancel.wav: .*channels cancel"):
+        load_audio(tmp_path / "cancel.wav")
