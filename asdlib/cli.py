@@ -27,7 +27,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from ._atomic import write_text_atomic
     from .metrics import official_score
-    from .submission import evaluate
+    from .submission import evaluate, incomplete
     from .tables import score_table, summarize
 
     cells = evaluate(args.submission, data_dir=args.data, ground_truth=args.ground_truth)
@@ -40,7 +40,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(summary[summary["mean"] == "harmonic"].drop(columns="mean").to_string(index=False))
     print("\nAs the book shows it (percent):")
     print(score_table(cells).to_string(na_rep=""))
-    print(f"\nofficial score: {official_score(cells):.6f}")
+    lacking = incomplete(cells)
+    print(f"\nofficial score: {official_score(cells):.6f}" + (" (PARTIAL)" if lacking else ""))
+    if lacking:
+        print(f"asdlib evaluate: the submission is incomplete: {lacking}", file=sys.stderr)
     if args.out:
         for name, table in (("cells", cells), ("summary", summary), ("table", score_table(cells))):
             write_text_atomic(args.out / f"{name}.csv", table.to_csv(index=name == "table"))

@@ -142,8 +142,12 @@ def evaluate(sub_dir: str | Path, *, data_dir: str | Path | None = None,
     sub = read_submission(sub_dir)
     machines = sorted({m for m, _, _ in sub})
     if ground_truth is not None:
-        labels = {k: v for k, v in read_ground_truth(ground_truth).items() if k[0] in machines}
+        every = read_ground_truth(ground_truth)
+        labelled = sorted({k[0] for k in every})
+        labels = {k: v for k, v in every.items() if k[0] in machines}
     else:
+        folder = Path(data_dir) / "dev_data" if (Path(data_dir) / "dev_data").is_dir() else Path(data_dir)
+        labelled = machine_types(folder)
         labels = labels_from_data(data_dir, machines)
     frames = []
     for cell, truth in sorted(labels.items()):
@@ -169,4 +173,21 @@ def evaluate(sub_dir: str | Path, *, data_dir: str | Path | None = None,
     unknown = sorted(set(sub) - set(labels))
     if unknown:
         raise ScoreError(f"the submission has cells with no labels: {unknown[:5]}")
-    return cells(pd.concat(frames, ignore_index=True))
+    out = cells(pd.concat(frames, ignore_index=True))
+    out.attrs["missing machine types"] = [m for m in labelled if m not in machines]
+    out.attrs["missing decision files"] = [decision_file_name(*cell) for cell in sorted(labels)
+                                           if "decisions" not in sub.get(cell, {})]
+    return out
+
+
+def incomplete(cells: pd.DataFrame) -> str:
+    """What an evaluated submission lacks (:func:`evaluate`'s ``attrs``), in words; "" when complete."""
+    parts = []
+    if cells.attrs.get("missing machine types"):
+        parts.append("no files for machine type(s) " + ", ".join(cells.attrs["missing machine types"])
+                     + " of the labels: the official score covers only the machine types present")
+    if cells.attrs.get("missing decision files"):
+        names = cells.attrs["missing decision files"]
+        parts.append(f"{len(names)} decision file(s) missing ({', '.join(names[:3])}"
+                     + (", ..." if len(names) > 3 else "") + "): no precision, recall or F1 for those cells")
+    return "; ".join(parts)

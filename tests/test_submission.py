@@ -108,7 +108,20 @@ def test_cli_evaluate(tiny_data, eval_submission, tmp_path, capsys):
     rc = cli.main(["evaluate", str(eval_submission), "--ground-truth",
                    str(tiny_data / "ground_truth_data"), "--out", str(tmp_path / "res")])
     out = capsys.readouterr().out
-    assert rc == 0 and "official score:" in out and "fan" in out
+    assert rc == 0 and "official score:" in out and "fan" in out and "PARTIAL" not in out
     assert (tmp_path / "res" / "cells.csv").is_file() and (tmp_path / "res" / "table.csv").is_file()
     assert cli.main(["evaluate", str(tmp_path / "nothing"), "--data", str(tiny_data)]) == 2
     assert "submission folder not found" in capsys.readouterr().err
+
+
+def test_an_incomplete_submission_is_scored_as_partial_with_what_is_missing(tiny_data, eval_submission, capsys):
+    for f in eval_submission.glob("*_valve_*"):
+        f.unlink()  # every file of one machine type
+    (eval_submission / "decision_result_fan_section_04_target_test.csv").unlink()
+    cells = evaluate(eval_submission, ground_truth=tiny_data / "ground_truth_data")
+    assert cells.attrs["missing machine types"] == ["valve"]
+    assert cells.attrs["missing decision files"] == ["decision_result_fan_section_04_target_test.csv"]
+    rc = cli.main(["evaluate", str(eval_submission), "--ground-truth", str(tiny_data / "ground_truth_data")])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "(PARTIAL)" in out
+    assert "machine type(s) valve" in err and "decision_result_fan_section_04_target_test.csv" in err
