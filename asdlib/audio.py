@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import soundfile as sf
@@ -88,3 +89,28 @@ def write_audio(path: str | Path, y: np.ndarray, *, sample_rate: int = SAMPLE_RA
     with atomic_path(path, suffix=".wav") as tmp:
         sf.write(tmp, y, sample_rate, subtype="PCM_16", format="WAV")
     return Path(path)
+
+
+class ClipLengthWarning(UserWarning):
+    """Clips of one machine type whose lengths differ from the others' (the official clips are 10 s)."""
+
+
+def check_lengths(clips: Sequence) -> None:
+    """Warn, naming them, about clips whose length differs from the most common one among ``clips``.
+
+    Read from the file headers only.  Both baselines and the framework take
+    any length (their clip score is a mean over windows), so a clip of
+    another length is scored, but its score is a mean over another number of
+    windows than its neighbours': the warning says so.
+    """
+    from collections import Counter
+
+    lengths = {c.path: sf.info(str(c.path)).frames for c in clips}
+    if len(set(lengths.values())) <= 1:
+        return
+    usual, _ = Counter(lengths.values()).most_common(1)[0]
+    odd = sorted(p for p, n in lengths.items() if n != usual)
+    warnings.warn(f"{odd[0]}" + (f" and {len(odd) - 1} other clip(s)" if len(odd) > 1 else "")
+                  + f": {lengths[odd[0]] / SAMPLE_RATE:.2f} s long where the other clips of the machine type "
+                  f"are {usual / SAMPLE_RATE:.2f} s; scored as a mean over its own windows",
+                  ClipLengthWarning, stacklevel=2)

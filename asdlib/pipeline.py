@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from ._atomic import write_text_atomic
+from .audio import check_lengths
 from .checkpoint import Trained
 from .config import TrainConfig
 from .layout import list_clips, sections
@@ -120,6 +121,7 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
     folder.mkdir(parents=True, exist_ok=True)
     train_clips = list_clips(data_dir, machine, split="train")
     test_clips = list_clips(data_dir, machine, split="test")
+    check_lengths([*train_clips, *test_clips])
     train_feats = load_inputs(train_clips, cache_dir, config, device=device or "cpu", progress=progress)
     test_feats = load_inputs(test_clips, cache_dir, config, device=device or "cpu", progress=progress)
     epoch_score = None
@@ -127,8 +129,7 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
         epoch_score = _test_set_score(machine, sections(train_clips), config, test_feats, device)
     trained = train(train_feats, config, machine=machine, checkpoint=folder / "model.pt",
                     device=device, progress=progress, epoch_score=epoch_score)
-    if config.model != "ae":
-        check_trained_sections(trained, test_clips)  # before any scoring work
+    check_trained_sections(trained, test_clips)  # before any scoring work, for every system
     write_text_atomic(folder / "history.csv", trained.history.to_csv(index=False))
 
     train_scores = clip_scores(trained, train_feats, device=device, progress=progress,

@@ -95,7 +95,8 @@ def section_log_odds(logits: torch.Tensor, section: torch.Tensor, *, form: str =
 
 
 def check_trained_sections(trained: Trained, clips: Sequence) -> None:
-    """Raise :class:`SectionError` naming every test section the classifier has no output for."""
+    """Raise :class:`SectionError` naming every test section the model was not trained on (the
+    classifier has no output for it; the autoencoder never heard it: its score would mean nothing)."""
     unseen = sorted({(c.section, str(c.path.parent)) for c in clips if c.section not in trained.sections})
     if unseen:
         raise SectionError("\n".join(

@@ -1,8 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 import soundfile as sf
 
-from asdlib.audio import AudioError, SilentClipWarning, load_audio, write_audio
+from asdlib.audio import (AudioError, ClipLengthWarning, SilentClipWarning, check_lengths, load_audio,
+                          write_audio)
 
 
 def test_round_trip_is_float32_mono(tmp_path, rng):
@@ -55,3 +58,16 @@ def test_a_silent_clip_reads_with_a_warning_naming_it(tmp_path, rng):
         load_audio(tmp_path / "zero.wav")
     with pytest.warns(SilentClipWarning, match="cancel.wav: .*channels cancel"):
         load_audio(tmp_path / "cancel.wav")
+
+
+def test_a_clip_of_another_length_is_named_in_a_warning(tmp_path):
+    from types import SimpleNamespace
+
+    for i, seconds in enumerate((2, 2, 2, 1)):
+        sf.write(tmp_path / f"c{i}.wav", np.zeros(16_000 * seconds) + 0.1, 16_000, subtype="PCM_16")
+    clips = [SimpleNamespace(path=p) for p in sorted(tmp_path.glob("*.wav"))]
+    with pytest.warns(ClipLengthWarning, match=r"c3.wav: 1.00 s long where the other clips .* are 2.00 s"):
+        check_lengths(clips)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_lengths(clips[:3])  # all alike: silent

@@ -171,6 +171,19 @@ def test_a_section_the_model_never_saw_is_an_error_naming_it(tiny_data, tmp_path
         clip_scores(trained, test, progress=False)
 
 
+def test_the_autoencoder_too_refuses_a_test_section_it_never_heard(tiny_data, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data / "dev_data" / "fan", data / "dev_data" / "fan")
+    for f in (data / "dev_data" / "fan" / "train").glob("section_02_*"):
+        f.unlink()
+    with pytest.raises(SectionError, match=r"section 02 of fan was not in training"):
+        run_system(data, "fan", AE.replace(epochs=1), tmp_path / "out", cache_dir=tmp_path / "cache",
+                   progress=False)
+    assert not list((tmp_path / "out").rglob("scores.csv"))  # refused before scoring
+
+
 def test_training_refuses_test_clips_and_mixed_machine_types(tiny_data, tmp_path):
     dev = tiny_data / "dev_data"
     with pytest.raises(ValueError, match="test folders"):
