@@ -21,6 +21,7 @@ class                  raised when
 :class:`NotebookError` a notebook cannot run as asked (parameters, failed cell)
 :class:`GridError`     a grid of runs cannot run as described
 :class:`FolderError`   an output folder holds files the command did not write
+:class:`TrainingError` training produced a loss or weights that are not finite numbers
 =====================  ===========================================================
 """
 from __future__ import annotations
@@ -74,6 +75,10 @@ class FolderError(AsdlibError, FileExistsError):
     """An output folder that a command would clean or overwrite but did not make."""
 
 
+class TrainingError(AsdlibError, FloatingPointError):
+    """Training that produced a loss or weights that are not finite numbers."""
+
+
 __all__ = ["AsdlibError", "LayoutError", "AudioError", "SectionError", "CacheError", "ConfigError",
            "CheckpointError", "ScoreError", "SynthError", "NotebookError", "GridError",
-           "FolderError"]
+           "FolderError", "TrainingError"]

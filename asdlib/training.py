@@ -30,6 +30,7 @@ from .cache import CachedFeatures
 from .checkpoint import (Checkpoint, CheckpointError, Trained, build_model, cpu_state, history_frame,
                          load_checkpoint, pick_device, save_checkpoint, scoring_part, trained_from)
 from .config import TrainConfig
+from .errors import TrainingError
 from .losses import nt_xent
 from .models import reconstruction_error
 from .project import clips_fingerprint
@@ -180,6 +181,21 @@ def _prepare(feats: CachedFeatures, config: TrainConfig, sections: list[str], pr
     return _Data(inputs=inputs, train=train, val=val, targets=_section_targets(feats, sections))
 
 
+def _check_finite(row: dict, model, data: _Data, epoch: int) -> None:
+    """Stop at an epoch whose training or validation loss, or weights, are not finite, naming the
+    cause; the epoch is not saved (the checkpoint keeps the last finite one)."""
+    if all(math.isfinite(v) for k, v in row.items() if k.startswith(("train_", "val_"))) and \
+            all(torch.isfinite(p).all() for p in model.parameters()):
+        return
+    feats = data.inputs.feats
+    bad = [c.path.name for i, c in enumerate(feats.clips)
+           if not np.isfinite(feats.data[feats.offsets[i]:feats.offsets[i + 1]]).all()]
+    cause = (f"the features of {len(bad)} clip(s) are not finite: {', '.join(bad[:5])}" if bad else
+             "every clip's features are finite: the training diverged (try a lower learning rate)")
+    raise TrainingError(f"epoch {epoch + 1}: a loss or the weights are not finite; {cause}; "
+                        f"nothing of this epoch was saved")
+
+
 def _fit(model, optimizer, config: TrainConfig, data: _Data, state: _State, device, *, machine: str,
          sections: list[str], checkpoint, progress: bool, on_epoch, epoch_score) -> None:
     """Run the epochs from ``state.start`` on, recording each in ``state`` and the checkpoint."""
@@ -197,6 +213,7 @@ def _fit(model, optimizer, config: TrainConfig, data: _Data, state: _State, devi
         if len(data.val):
             va = _run_epoch(model, config, data, data.val, np.arange(len(data.val)), device)
             row.update({f"val_{k}": v for k, v in va.items()})
+        _check_finite(row, model, data, epoch)
         row["lr"] = config.learning_rate(epoch, steps - 1, steps)  # at the epoch's last step
         if config.select == "test" or config.track_test:
             model.eval()

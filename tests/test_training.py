@@ -10,6 +10,7 @@ import torch
 
 from asdlib.cache import load_features
 from asdlib.checkpoint import CheckpointError, load_checkpoint
+from asdlib.errors import TrainingError
 from asdlib.config import TrainConfig
 from asdlib.recipes import baseline_config
 from asdlib.layout import list_clips
@@ -141,6 +142,22 @@ def test_a_checkpoint_trained_on_other_clips_is_refused_not_reused(tiny_data, tm
         train(feats, AE, checkpoint=ckpt, progress=False)
     again = train(load_features(clips, tmp_path / "cache", progress=False), AE, checkpoint=ckpt, progress=False)
     assert _states_equal(first.model, again.model)  # the same clips: reused
+
+
+def test_training_stops_at_an_epoch_that_is_not_finite_and_names_the_cause(fan, tmp_path):
+    import dataclasses
+
+    train_feats, _ = fan
+    ckpt = tmp_path / "model.pt"
+    with pytest.raises(TrainingError, match="epoch 1: a loss or the weights are not finite; every clip's features are finite: the "
+                                            "training diverged"):
+        train(train_feats, AE.replace(lr=1e30), checkpoint=ckpt, progress=False)
+    assert not ckpt.exists()  # nothing of the failed epoch was saved
+    data = np.array(train_feats.data)
+    data[train_feats.offsets[1] + 3, 5] = np.nan  # one value of the second clip
+    broken = dataclasses.replace(train_feats, data=data)
+    with pytest.raises(TrainingError, match=f"1 clip\\(s\\) are not finite: {train_feats.clips[1].path.name}"):
+        train(broken, AE, progress=False)
 
 
 class Payload:
