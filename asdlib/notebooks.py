@@ -109,6 +109,39 @@ def check_parameters(path: str | Path, params: Mapping[str, Any], *,
     return declared
 
 
+def _assigned(source: str) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+            if isinstance(t, ast.Name)]
+
+
+def refuse_unknown_parameters() -> None:
+    """In a chapter's kernel: stop when papermill injected a parameter its parameters cell lacks.
+
+    Papermill only logs "Passed unknown parameter" and runs on with the
+    default (``-p machin valve`` trains ``fan``).  The cells a kernel ran are
+    in IPython's ``In``: the injected one starts with ``# Parameters``, the
+    chapter's own parameters cell is the one before it.  Outside IPython, or
+    when nothing was injected, this does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    history = list(shell.user_ns.get("In", [])) if shell is not None else []
+    for i, source in enumerate(history):
+        if i and source.lstrip().startswith("# Parameters"):
+            declared = set(_assigned(history[i - 1]))
+            unknown = [n for n in _assigned(source) if n not in declared]
+            if unknown:
+                raise NotebookError(f"unknown parameter(s) {', '.join(map(repr, unknown))}: this chapter's "
+                                    f"parameters are {', '.join(sorted(declared))}")
+
+
 def failed_path(output: str | Path) -> Path:
     output = Path(output)
     return output.with_name(output.name.removesuffix(".ipynb") + FAILED_SUFFIX)

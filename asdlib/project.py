@@ -17,6 +17,8 @@ from .layout import LayoutError, list_clips, machine_types, resolve_data_root
 
 #: The repository (the folder holding ``notebooks/`` and ``_toc.yml``).
 ROOT = Path(__file__).resolve().parents[1]
+#: The repository's build folder: the chapters' data and runs when they are not given.
+BUILD = ROOT / "_build"
 
 
 #: Where a run writes its submission files: ``<run folder>/<dataset>/submission/``.
@@ -130,10 +132,12 @@ def pick_machine(data_dir: str | Path, machine: str) -> str:
 def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0) -> Path:
     """The data folder a chapter reads: ``data`` if it holds ``dev_data/``, else synthesise it there.
 
+    ``data=""``: the repository's ``_build/data`` (whatever the working directory).
+
     ``synth_profile=""`` never synthesises: a folder without ``dev_data/`` is then an error.  A
     synthetic folder written by another version of the generator is refused.
     """
-    data = Path(data).expanduser().resolve()
+    data = Path(data).expanduser().resolve() if str(data) else BUILD / "data"
     if (data / "dev_data").is_dir() or data.name == "dev_data":
         check_synth_version(data)
         return data
@@ -144,6 +148,11 @@ def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0
     print(f"{data} holds no dev_data/: synthesising the {synth_profile!r} profile there (seed {seed})")
     synthesize(data, profile=synth_profile, seed=seed)
     return data
+
+
+def chapter_runs(runs: str | Path) -> Path:
+    """The folder a chapter trains into: ``runs``, or ``""`` for the repository's ``_build/runs``."""
+    return Path(runs).expanduser().resolve() if str(runs) else BUILD / "runs"
 
 
 #: The file that marks a folder as made by one of the package's commands (its name inside).

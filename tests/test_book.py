@@ -68,6 +68,31 @@ def test_a_failing_cell_keeps_the_executed_notebook_and_names_the_error(tmp_path
     assert any(o.get("ename") == "RuntimeError" for c in failed.cells for o in c.get("outputs", []))
 
 
+def test_a_chapter_run_by_plain_papermill_refuses_an_unknown_parameter(tmp_path):
+    """papermill itself only logs "Passed unknown parameter" and runs on with the defaults."""
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown parameter\\(s\\) 'machin'"):
+        papermill.execute_notebook(str(ROOT / "notebooks" / "03_autoencoder.ipynb"), str(tmp_path / "o.ipynb"),
+                                   parameters={"machin": "valve", "data": str(tmp_path / "none")},
+                                   progress_bar=False, log_output=False)
+    assert not (tmp_path / "none").exists()  # stopped before the data were made
+
+
+def test_the_chapters_default_folders_are_the_repositorys_whatever_the_working_directory(tmp_path,
+                                                                                          monkeypatch):
+    from asdlib.project import BUILD, chapter_runs
+
+    monkeypatch.chdir(tmp_path)
+    assert chapter_runs("") == ROOT / "_build" / "runs" == BUILD / "runs"
+    assert chapter_runs("here") == tmp_path / "here"  # a path given is the caller's
+    for nb in NOTEBOOKS:
+        declared = notebook_parameters(nb)
+        for name in ("data", "runs"):
+            if name in declared:
+                assert declared[name].default == "", f"{nb.name}: {name} defaults to a path"
+
+
 # ---------------------------------------------------------------- the smoke build
 
 
