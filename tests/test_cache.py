@@ -1,3 +1,4 @@
+import dataclasses
 import os
 
 import numpy as np
@@ -30,14 +31,34 @@ def test_computed_once_then_read(clips, tmp_path, monkeypatch):
     load_features(clips, tmp_path, progress=False)
 
 
-def test_changed_parameter_or_file_recomputes(clips, tmp_path):
-    a = load_features(clips, tmp_path, progress=False)
-    b = load_features(clips, tmp_path, config=FeatureConfig(n_mels=64), progress=False)
+def test_changed_parameter_or_file_recomputes(clips, tmp_path, monkeypatch):
+    import shutil
+
+    import soundfile as sf
+
+    for c in clips:  # copies: the files are changed below
+        (tmp_path / "wav").mkdir(exist_ok=True)
+        shutil.copy2(c.path, tmp_path / "wav" / c.path.name)
+    clips = [dataclasses.replace(c, path=tmp_path / "wav" / c.path.name) for c in clips]
+    cache = tmp_path / "cache"
+    a = load_features(clips, cache, progress=False)
+    b = load_features(clips, cache, config=FeatureConfig(n_mels=64), progress=False)
     assert a.path != b.path and b[0].shape == (64, 313)
-    st = os.stat(clips[0].path)
-    os.utime(clips[0].path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
-    c = load_features(clips, tmp_path, progress=False)
+    first = clips[0].path
+    st = os.stat(first)
+    os.utime(first, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert load_features(clips, cache, progress=False).path == a.path  # touched, same bytes: reused
+    y, sr = sf.read(first, dtype="int16")
+    sf.write(first, y[::-1].copy(), sr, subtype="PCM_16")  # other bytes, same size ...
+    os.utime(first, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and the old modification time
+    assert os.stat(first).st_size == st.st_size
+    c = load_features(clips, cache, progress=False)
     assert c.path not in (a.path, b.path)
+    torch.testing.assert_close(c[0], LogMel()(torch.from_numpy(load_audio(first))), atol=0, rtol=0)
+    monkeypatch.setenv(cache_mod.TRUST_MTIME, "1")  # the documented shortcut: size and time stand in
+    d = load_features(clips, cache, progress=False)
+    os.utime(first, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000))
+    assert load_features(clips, cache, progress=False).path != d.path
 
 
 def test_interrupted_build_is_never_taken_as_complete(clips, tmp_path, monkeypatch):
