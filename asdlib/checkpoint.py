@@ -69,8 +69,11 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
                "config": ckpt.config.as_dict(), "epoch": int(ckpt.epoch),
                "model": ckpt.model, "optimizer": ckpt.optimizer, "history": list(ckpt.history),
                "best": ckpt.best, "best_epoch": ckpt.best_epoch, "views": ckpt.views, "data": ckpt.data}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
+    try:
+        with atomic_path(path, suffix=".pt") as tmp:
+            torch.save(payload, tmp)
+    except RuntimeError as err:  # torch's writer reports a full disk as "basic_ios::clear: iostream error"
+        raise OSError(f"{path}: the checkpoint could not be written ({err}); is the disk full?") from None
     return Path(path)
 
 

@@ -46,3 +46,20 @@ def test_the_modules_keep_their_error_names():
     assert checkpoint.CheckpointError is errors.CheckpointError and metrics.ScoreError is errors.ScoreError
     assert notebooks.NotebookError is errors.NotebookError and grid.GridError is errors.GridError
     assert not issubclass(errors.SectionError, errors.LayoutError)
+
+
+def test_a_checkpoint_that_cannot_be_written_is_an_os_error_naming_it_and_leaves_nothing(tmp_path, monkeypatch):
+    """torch.save on a full disk raises RuntimeError('basic_ios::clear: iostream error'), not OSError."""
+    import torch
+
+    from asdlib import checkpoint
+    from asdlib.config import TrainConfig
+
+    def full(obj, f):
+        raise RuntimeError("basic_ios::clear: iostream error")
+
+    monkeypatch.setattr(torch, "save", full)
+    ckpt = checkpoint.Checkpoint(machine="fan", sections=["00"], config=TrainConfig(), epoch=1, model={})
+    with pytest.raises(OSError, match=r"model.pt: the checkpoint could not be written .* disk full"):
+        checkpoint.save_checkpoint(tmp_path / "model.pt", ckpt)
+    assert list(tmp_path.iterdir()) == []
