@@ -253,10 +253,11 @@ def test_a_grid_folder_moved_with_its_data_is_resumed_not_refused(grid_run, tiny
 
 
 @pytest.mark.slow
-def test_the_results_chapter_renders_a_gathered_table(grid_run, tmp_path):
+def test_the_results_chapter_renders_a_gathered_table(grid_run, tiny_data, tmp_path):
     grid, out, report = grid_run
     executed = execute_notebook(ROOT / "notebooks" / "07_results.ipynb", tmp_path / "07.ipynb",
-                                {"results_table": str(out / "results.csv"), "progress": False})
+                                {"results_table": str(out / "results.csv"), "progress": False,
+                                 "data": str(tiny_data), "runs": str(tmp_path / "runs")})
     text = executed.read_text()
     ae = read_results(out / "results.csv")[0].set_index(["system", "machine"]).loc[("AE baseline", SCORE)]
     assert f"{ae['score_mean']:.2f}" in text and "Results read from" in text
