@@ -36,6 +36,7 @@ from .audio import load_audio
 from .errors import CacheError
 from .features import FeatureConfig, LogMel
 from .layout import SAMPLE_RATE, Clip
+from .project import file_digest
 
 CACHE_VERSION = 2  # 2: FeatureConfig gained pad_mode, mel scale and floor fields
 DATA_FILE = "logmel.f32"
@@ -91,14 +92,6 @@ class CachedFeatures:
 TRUST_MTIME = "ASDLIB_TRUST_MTIME"
 
 
-def _content(path: str | Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_key(clips: Sequence[Clip], config: FeatureConfig | None) -> str:
     """A hash of the feature parameters (None: waveforms) and of each file's path and contents.
 
@@ -116,7 +109,7 @@ def cache_key(clips: Sequence[Clip], config: FeatureConfig | None) -> str:
             st = os.stat(c.path)
             h.update(f"\n{Path(c.path).resolve()}\t{st.st_size}\t{st.st_mtime_ns}".encode())
         else:
-            h.update(f"\n{Path(c.path).resolve()}\t{_content(c.path)}".encode())
+            h.update(f"\n{Path(c.path).resolve()}\t{file_digest(c.path)}".encode())
     return h.hexdigest()[:24]
 
 
