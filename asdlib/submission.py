@@ -111,12 +111,16 @@ def read_submission(sub_dir: str | Path) -> dict[tuple[str, str, str], dict[str,
     return out
 
 
+def _dev_folder(data_dir: str | Path) -> Path:
+    """``data_dir/dev_data`` when there is one, else ``data_dir`` itself (a ``dev_data`` folder given)."""
+    data_dir = Path(data_dir)
+    return data_dir / "dev_data" if (data_dir / "dev_data").is_dir() else data_dir
+
+
 def labels_from_data(data_dir: str | Path, machines: Sequence[str] | None = None
                      ) -> dict[tuple[str, str, str], dict[str, int]]:
     """Labels of the test clips of a development folder, from their file names."""
-    data_dir = Path(data_dir)
-    if (data_dir / "dev_data").is_dir():
-        data_dir = data_dir / "dev_data"
+    data_dir = _dev_folder(data_dir)
     out: dict[tuple[str, str, str], dict[str, int]] = {}
     for machine in machines or machine_types(data_dir):
         for cell, clips in group_by_cell(list_clips(data_dir, machine, split="test")).items():
@@ -146,8 +150,7 @@ def evaluate(sub_dir: str | Path, *, data_dir: str | Path | None = None,
         labelled = sorted({k[0] for k in every})
         labels = {k: v for k, v in every.items() if k[0] in machines}
     else:
-        folder = Path(data_dir) / "dev_data" if (Path(data_dir) / "dev_data").is_dir() else Path(data_dir)
-        labelled = machine_types(folder)
+        labelled = machine_types(_dev_folder(data_dir))
         labels = labels_from_data(data_dir, machines)
     frames = []
     for cell, truth in sorted(labels.items()):
