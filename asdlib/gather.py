@@ -219,5 +219,5 @@ def gathered_for(root: str | Path, name: str, *, settings: str, given: str | Pat
     if path.exists():
         grid = read_gathered(path)
         if grid["meta"].get("settings") == settings and same_data(root, grid["meta"].get("identity", {})):
-            return grid, f"the repository's `results/book/{name}/` (gathered by `make results`; "Made with" says where the runs ran)"
+            return grid, f"the repository's `results/book/{name}/` (gathered by `make results`; 'Made with' says where the runs ran)"
     return None, ""
