@@ -15,7 +15,7 @@ SEED    ?= 0
 # RESULTS: a results.csv gathered by `asdlib run`, for the results chapter to show (empty: run there)
 RESULTS ?=
 
-.PHONY: book test venv data results clean
+.PHONY: book test lab venv data results clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,14 @@ endif
 ## make test: the unit tests and the end-to-end smoke run
 test: $(STAMP)
 	$(PY) -m pytest
+
+## make lab: JupyterLab on the chapters (notebooks/), the project's environment as their kernel;
+##   a chapter makes the synthetic data it needs on first run (as make book does, into _build/data)
+##   and is saved without its outputs (asdlib.notebooks.lab_pre_save)
+##   LAB_FLAGS: further JupyterLab options, e.g. LAB_FLAGS="--no-browser --port 8899"
+LAB_FLAGS ?=
+lab: $(STAMP)
+	$(VENV)/bin/asdlib lab $(LAB_FLAGS)
 
 ## make results: the book's two grids on its synthetic data (hours on two CPU cores; minutes on a GPU machine:
 ##   bench/gpu-grid.sh), resumed from what _build/grid-book* holds, and their gathered tables copied into

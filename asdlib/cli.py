@@ -1,4 +1,4 @@
-"""The ``asdlib`` command line: ``synth``, ``baseline``, ``ablation``, ``book``, ``run`` and ``evaluate``."""
+"""The ``asdlib`` command line: ``synth``, ``baseline``, ``ablation``, ``book``, ``run``, ``evaluate`` and ``lab``."""
 from __future__ import annotations
 
 import argparse
@@ -126,6 +126,17 @@ def _cmd_book(args: argparse.Namespace) -> int:
     build_book(args.out, data=args.data, profile=args.profile, settings=args.settings, seed=args.seed,
                device=args.device or "", params=params, progress=not args.quiet)
     return 0
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    import os
+
+    from .notebooks import lab_command
+
+    cmd = lab_command(args.jupyter_args)
+    print("asdlib lab: " + " ".join(cmd), flush=True)
+    os.execv(cmd[0], cmd)  # JupyterLab takes over this process (and its Ctrl-C)
+    return 0  # not reached
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -312,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--ground-truth", type=Path, help="folder of ground_truth_*.csv files")
     p.add_argument("--out", type=Path, help="also write cells.csv, summary.csv and table.csv here")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("lab", help="JupyterLab on the chapters, this environment as their kernel (make lab)",
+                       description="Opens JupyterLab on notebooks/ with this environment's Python as the "
+                                   "kernel; a chapter is saved without its outputs. Further arguments go "
+                                   "to JupyterLab (e.g. --no-browser --port 8899).")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="options for JupyterLab")
+    p.set_defaults(func=_cmd_lab)
     return parser
 
 
@@ -319,7 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import AsdlibError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["lab"] and argv[1:] not in (["-h"], ["--help"]):
+        # everything after `lab` is JupyterLab's (argparse's REMAINDER refuses a leading option)
+        args = parser.parse_args(["lab"])
+        args.jupyter_args = argv[1:]
+    else:
+        args = parser.parse_args(argv)
     try:
         return args.func(args)
     except (AsdlibError, ValueError) as err:

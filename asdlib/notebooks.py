@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import io
 import os
+import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,3 +187,44 @@ def execute_notebook(notebook: str | Path, output: str | Path, params: Mapping[s
                 os.environ[k] = v
     failed.unlink(missing_ok=True)
     return output
+
+
+def is_chapter(path: str | Path) -> bool:
+    """Whether ``path`` names one of the book's chapters (``notebooks/NN_name.ipynb``)."""
+    return re.fullmatch(r"\d\d_\w+\.ipynb", Path(path).name) is not None
+
+
+def lab_pre_save(model: dict, path: str, contents_manager=None, **kwargs) -> None:
+    """JupyterLab's pre-save hook (``make lab``): a chapter is saved without its outputs.
+
+    The chapters are kept in git without outputs, and papermill executes them
+    afresh for the book; what a reader runs in JupyterLab stays on the screen
+    and out of the file.  A notebook saved under another name (File > Save As)
+    keeps its outputs.
+    """
+    if model.get("type") != "notebook" or not is_chapter(path):
+        return
+    for cell in model["content"].get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+
+
+def lab_command(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The command of ``asdlib lab`` (``make lab``): JupyterLab on the chapters, with this Python as
+    their kernel and :func:`lab_pre_save` as its pre-save hook; ``extra``: further JupyterLab options.
+
+    The kernel is the Python that runs JupyterLab (jupyter_client starts the ``python3`` kernel with
+    ``sys.executable``), so the chapters see the environment ``asdlib`` is installed in.
+    """
+    import sys
+
+    from .project import ROOT
+
+    folder_given = any(a.split("=")[0] in ("--notebook-dir", "--ServerApp.root_dir") for a in extra)
+    cmd = [sys.executable, "-m", "jupyterlab",
+           *([] if folder_given else [f"--notebook-dir={ROOT / 'notebooks'}"]),
+           f"--ContentsManager.pre_save_hook={__name__}.lab_pre_save"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # as root (a container, CI) JupyterLab refuses to start without it
+    return [*cmd, *extra]

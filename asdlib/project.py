@@ -17,8 +17,11 @@ from .layout import LayoutError, list_clips, machine_types, resolve_data_root
 
 #: The repository (the folder holding ``notebooks/`` and ``_toc.yml``).
 ROOT = Path(__file__).resolve().parents[1]
-#: The repository's build folder: the chapters' data and runs when they are not given.
-BUILD = ROOT / "_build"
+#: The build folder: the chapters' data and runs when they are not given.  ``$ASDLIB_BUILD`` when
+#: set (a JupyterLab session or a test that must not write into the repository), else the
+#: repository's ``_build``.
+BUILD = Path(os.environ["ASDLIB_BUILD"]).expanduser().resolve() if os.environ.get("ASDLIB_BUILD") \
+    else ROOT / "_build"
 
 
 #: Where a run writes its submission files: ``<run folder>/<dataset>/submission/``.
@@ -132,7 +135,8 @@ def pick_machine(data_dir: str | Path, machine: str) -> str:
 def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0) -> Path:
     """The data folder a chapter reads: ``data`` if it holds ``dev_data/``, else synthesise it there.
 
-    ``data=""``: the repository's ``_build/data`` (whatever the working directory).
+    ``data=""``: ``BUILD/data``, the repository's ``_build/data`` unless ``$ASDLIB_BUILD``
+    says otherwise (whatever the working directory).
 
     ``synth_profile=""`` never synthesises: a folder without ``dev_data/`` is then an error.  A
     synthetic folder written by another version of the generator is refused.
@@ -151,7 +155,7 @@ def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0
 
 
 def chapter_runs(runs: str | Path) -> Path:
-    """The folder a chapter trains into: ``runs``, or ``""`` for the repository's ``_build/runs``."""
+    """The folder a chapter trains into: ``runs``, or ``""`` for ``BUILD/runs``."""
     return Path(runs).expanduser().resolve() if str(runs) else BUILD / "runs"
 
 
