@@ -160,26 +160,33 @@ def test_the_book_opens_in_a_browser_without_console_errors(built):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     shots = out / "screenshots"
     shots.mkdir(exist_ok=True)
-    errors, external = [], []
+    errors, external, typeset = [], [], {}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM,
                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            # no network here: resources from other hosts (MathJax's CDN) are answered empty and listed
+            # offline: a request to another host is refused (and listed); the book must need none
             page.route(re.compile(r"^https?://(?!127\.0\.0\.1)"),
-                       lambda route: (external.append(route.request.url), route.fulfill(status=200, body=""))[1])
+                       lambda route: (external.append(route.request.url), route.abort())[1])
             page.on("console", lambda m: errors.append(f"{m.text} ({m.location.get('url')})")
                     if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             for name in _pages():
                 page.goto(f"http://127.0.0.1:{server.server_port}/{name}.html", wait_until="load")
+                if name == "notebooks/05_contrastive":  # formulas: typeset by the book's own MathJax
+                    page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise",
+                                           timeout=30_000)
+                    page.evaluate("MathJax.startup.promise")
+                    typeset[name] = page.locator(".math mjx-container").count()
                 if name in ("book/intro", "notebooks/07_results"):
                     page.screenshot(path=str(shots / f"{Path(name).name}.png"), full_page=True)
             browser.close()
     finally:
         server.shutdown()
     assert not errors, errors
+    assert not external, f"the book asked the network for {external}"
+    assert typeset.get("notebooks/05_contrastive", 0) >= 3, typeset  # math, not TeX source
     for name in ("intro", "07_results"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
 

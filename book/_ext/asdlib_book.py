@@ -23,7 +23,9 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
         if _key(script) not in seen:
             seen.add(_key(script))
             kept.append(script)
-    context["script_files"] = kept
+    # in place: the list is the builder's own, to which handlers that run later (sphinx.ext.mathjax
+    # on a page with formulas) add their scripts; a new list here lost MathJax on every page
+    scripts[:] = kept
 
 
 def setup(app):
