@@ -31,9 +31,9 @@ import yaml
 
 from ._atomic import write_text_atomic
 from .errors import NotebookError
-from .layout import resolve_data_root
+from .layout import machine_types, resolve_data_root
 from .notebooks import check_parameters, execute_notebook, notebook_parameters
-from .project import ROOT, fresh_folder, own_folder
+from .project import ROOT, check_classifiable, data_folder, fresh_folder, own_folder, training_sections
 
 #: What the book's source is made of, besides the notebooks: copied into ``src/``.
 SOURCE_FILES = ("_config.yml", "_toc.yml", "references.bib", "book")
@@ -51,6 +51,26 @@ def toc_notebooks(root: str | Path = ROOT) -> list[Path]:
 
 #: How the book builder names itself in the folders it owns (:func:`asdlib.project.own_folder`).
 BUILDER = "asdlib book"
+
+
+def check_book_data(data_root: str | Path, params: Mapping[str, Any]) -> None:
+    """Refuse, before anything runs, data the chapters cannot train their section classifiers on.
+
+    Chapters 4 to 6 train on one machine type (``machine``, or the first one
+    with two or more training sections); the results chapter trains every one
+    of ``machines`` (all, by default) unless a gathered table (``results_table``)
+    is given.  A :class:`asdlib.layout.LayoutError` names the machine types with
+    a single section.
+    """
+    dev = data_folder(data_root, "dev")
+    found = machine_types(dev)
+    machine = params.get("machine")
+    if machine in found:
+        check_classifiable(dev, [machine])
+    elif not any(len(training_sections(dev, m)) >= 2 for m in found):
+        check_classifiable(dev, found)
+    if not params.get("results_table"):
+        check_classifiable(dev, [m for m in params.get("machines") or found if m in found])
 
 
 def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = None,
@@ -79,6 +99,7 @@ def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = N
     data_root = out / "data" if data is None else Path(data).expanduser().resolve()
     if data is not None:
         resolve_data_root(data_root)  # a clear error before anything runs
+        check_book_data(data_root, params or {})
     common = {"data": str(data_root), "runs": str(out / "runs"), "cache": str(out / "cache"),
               "settings": settings, "seed": seed, "device": device, "synth_profile": "",
               **(params or {})}

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ._atomic import write_text_atomic
 from .errors import FolderError
-from .layout import LayoutError, list_clips, machine_types, resolve_data_root
+from .layout import LayoutError, list_clips, machine_types, resolve_data_root, sections
 
 #: The repository (the folder holding ``notebooks/`` and ``_toc.yml``).
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,14 +122,44 @@ def check_synth_version(root: str | Path) -> None:
                           f"asdlib synth --out {root} ...)")
 
 
-def pick_machine(data_dir: str | Path, machine: str) -> str:
-    """``machine`` when ``data_dir`` (a dev_data or eval_data folder) has it, else its first machine type (said)."""
+def training_sections(data_dir: str | Path, machine: str) -> list[str]:
+    """The sections of one machine type's training clips (``data_dir``: a dev_data or eval_data folder)."""
+    return sections(list_clips(data_dir, machine, split="train"))
+
+
+def check_classifiable(data_dir: str | Path, machines: Sequence[str]) -> None:
+    """Refuse machine types whose training clips hold fewer than two sections, naming them.
+
+    MobileNetV2 and the framework classify a clip's section; with one section
+    there is nothing to tell apart.  Raises :class:`LayoutError` before any work.
+    """
+    single = {m: s for m in machines if len(s := training_sections(data_dir, m)) < 2}
+    if single:
+        what = "; ".join(f"{m}: section {', '.join(s) or 'none'}" for m, s in single.items())
+        raise LayoutError(f"{data_dir}: a section classifier (MobileNetV2, the framework) needs two or more "
+                          f"sections in a machine type's training clips, and these have one ({what})")
+
+
+def pick_machine(data_dir: str | Path, machine: str, *, classifier: bool = False) -> str:
+    """``machine`` when ``data_dir`` (a dev_data or eval_data folder) has it, else its first machine type (said).
+
+    ``classifier``: the chapter trains a section classifier, so the machine type
+    must have two or more training sections (:func:`check_classifiable`); in
+    place of an absent one, the first machine type that has them.
+    """
     found = machine_types(data_dir)
     if machine in found:
+        if classifier:
+            check_classifiable(data_dir, [machine])
         return machine
-    print(f"{data_dir} has no {machine!r} folder: this chapter looks at {found[0]!r} instead "
+    candidates = found
+    if classifier:
+        candidates = [m for m in found if len(training_sections(data_dir, m)) >= 2]
+        if not candidates:
+            check_classifiable(data_dir, found)
+    print(f"{data_dir} has no {machine!r} folder: this chapter looks at {candidates[0]!r} instead "
           f"(machine types present: {', '.join(found)})")
-    return found[0]
+    return candidates[0]
 
 
 def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0) -> Path:

@@ -198,3 +198,40 @@ def test_a_bad_book_parameter_stops_the_build_before_anything_is_written(tmp_pat
     with pytest.raises(NotebookError, match="parameter 'seeds' must be list"):
         build_book(out, profile="tiny", settings="tiny", params={"seeds": 3}, progress=False)
     assert not (out / "data").exists() and not (out / "src").exists()
+
+
+def _one_section(tiny_data, tmp_path, machines) -> Path:
+    """The tiny data with only section 00 left in the development data of ``machines``."""
+    root = tmp_path / "one-section"
+    shutil.copytree(tiny_data / "dev_data", root / "dev_data")
+    for machine in machines:
+        for clip in (root / "dev_data" / machine).rglob("section_0[12]_*.wav"):
+            clip.unlink()
+    return root
+
+
+def test_machine_types_with_one_section_are_refused_by_the_classifier_chapters(tiny_data, tmp_path, capsys):
+    from asdlib.layout import LayoutError
+    from asdlib.project import pick_machine
+
+    dev = _one_section(tiny_data, tmp_path, ["fan"]) / "dev_data"
+    assert pick_machine(dev, "fan") == "fan"  # the autoencoder needs no sections
+    with pytest.raises(LayoutError, match=r"needs two or more sections.*fan: section 00"):
+        pick_machine(dev, "fan", classifier=True)
+    assert pick_machine(dev, "pump", classifier=True) == "valve"  # absent: the first one with two
+    assert "looks at 'valve' instead" in capsys.readouterr().out
+
+
+def test_the_book_refuses_data_without_two_sections_before_anything_runs(tiny_data, tmp_path):
+    from asdlib.layout import LayoutError
+
+    out = tmp_path / "_build"
+    every = _one_section(tiny_data, tmp_path, ["fan", "valve"])
+    with pytest.raises(LayoutError, match=r"needs two or more sections.*fan: section 00; valve: section 00"):
+        build_book(out, data=every, settings="tiny", progress=False)
+    assert not out.exists() or not any(out.iterdir())
+    shutil.rmtree(every)
+    some = _one_section(tiny_data, tmp_path, ["fan"])  # the results chapter would train fan's classifiers
+    with pytest.raises(LayoutError, match=r"fan: section 00\)$"):
+        build_book(out, data=some, settings="tiny", progress=False)
+    assert not out.exists() or not any(out.iterdir())
