@@ -47,7 +47,7 @@ from ._atomic import write_text_atomic
 from .errors import GridError, NotebookError
 from .gather import gather
 from .grid import RESULT, Grid, RunSpec, check, describe, expand, read_result
-from .layout import machine_types
+from .layout import LayoutError, machine_types
 from .notebooks import execute_notebook, failed_path
 from .project import ROOT, data_folder, data_identity, describe_data, own_folder, run_folder
 from .tables import scores_by_machine, test_cells
@@ -114,13 +114,18 @@ def versions() -> dict[str, Any]:
 
 
 def _metrics(run: RunSpec) -> tuple[dict, dict]:
-    """Metrics of a finished run from the files its notebook left, and its run.json."""
-    folder = run_folder(run.work, run.system, run.seed) / "dev" / run.machine
+    """Metrics of a finished run from the files its notebook left, and its run.json.
+
+    An evaluation run without ground truth has no metrics: its threshold, and no cells.
+    """
+    folder = run_folder(run.work, run.system, run.seed) / run.dataset / run.machine
     try:
         scores = pd.read_csv(folder / "scores.csv", dtype={"section": str})
         info = json.loads((folder / "run.json").read_text())
     except (OSError, ValueError) as err:
         raise GridError(f"{folder}: the notebook finished without its scores ({err})") from None
+    if not scores.loc[scores["split"] == "test", "label"].isin(("normal", "anomaly")).all():
+        return {"threshold": info["threshold"], "cells": [], "labelled": False}, info
     cells = test_cells(scores, run.machine, threshold=info["threshold"], intervals=True)
     row = scores_by_machine(cells.assign(system=run.system, seed=run.seed))
     row = row[row["machine"] == run.machine].iloc[0]
@@ -146,8 +151,8 @@ def kernel_env(context: dict, worker: str | int | None = None) -> dict[str, str]
 def execute_run(run: RunSpec, context: dict) -> dict:
     """Run one grid cell from scratch: execute its notebook, then write its result file.
 
-    A Dask task.  ``context``: ``data`` (the data set's identity per machine
-    type), ``threads`` (OpenMP threads of the run's kernel) and ``gpus`` (GPU
+    A Dask task.  ``context``: ``data`` (each data set's identity per machine
+    type: ``{"dev": {machine: ...}, "eval": ...}``), ``threads`` (OpenMP threads of the run's kernel) and ``gpus`` (GPU
     ids of a local cluster: the worker named ``i`` runs on ``gpus[i]``).
     Returns a dict: status, seconds, error.
     """
@@ -174,7 +179,8 @@ def execute_run(run: RunSpec, context: dict) -> dict:
               "seed": run.seed, "override": run.override, "label": run.label,
               "metrics": metrics, "parameters": dict(run.params), "config": info["config"],
               "notebook": run.notebook.name, "source_notebook": str(context["notebook"]),
-              "data": context["data"][run.machine], "versions": versions(),
+              "dataset": run.dataset, "data": context["data"][run.dataset][run.machine],
+              "versions": versions(),
               "host": platform.node(), "env": env,
               "started": started.isoformat(timespec="seconds"), "wall_seconds": round(seconds, 2)}
     write_text_atomic(run.folder / RESULT, json.dumps(result, indent=2, default=str))
@@ -230,6 +236,16 @@ def _dask(workers: int, scheduler: str | None, gpus: Sequence[int]):
         yield client
 
 
+def _machines_found(grid: Grid) -> list[str]:
+    """The machine types present in every data set the grid runs on (development order)."""
+    try:
+        present = [machine_types(data_folder(grid.data, ds)) for ds in grid.datasets]
+    except LayoutError as err:
+        raise GridError(f"the grid cannot start: {err} (the grid's dataset is "
+                        f"{'/'.join(grid.datasets)})") from None
+    return [m for m in present[0] if all(m in p for p in present[1:])]
+
+
 def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, scheduler: str | None = None,
              progress: bool = True, log: Callable[[str], None] = print) -> GridReport:
     """Run every run of ``grid`` that is not complete yet, then gather all of them. See the module docstring.
@@ -242,7 +258,7 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
     out = Path(out).resolve()
     has_data = (grid.data / "dev_data").is_dir() or grid.data.name == "dev_data"
     if has_data:
-        found = machine_types(data_folder(grid.data, "dev"))
+        found = _machines_found(grid)
     elif grid.synth:
         from .layout import MACHINE_TYPES
 
@@ -265,17 +281,18 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
 
             log(f"{grid.data} holds no dev_data/: writing the synthetic {grid.synth!r} profile there")
             synthesize(grid.data, profile=grid.synth, seed=0, machines=list(grid.machines) or None,
-                       progress=progress)
-            found = machine_types(data_folder(grid.data, "dev"))
+                       with_eval="eval" in grid.datasets, progress=progress)
+            found = _machines_found(grid)
             machines = list(grid.machines) or found
             runs = expand(grid, out, machines)
             check(grid, runs, found)
-        identity = {m: data_identity(grid.data, m) for m in machines}
-        done = {r.name: r for r in runs if _still_valid(r, read_result(r), identity[r.machine])}
+        identity = {ds: {m: data_identity(grid.data, m, ds) for m in machines} for ds in grid.datasets}
+        done = {r.name: r for r in runs if _still_valid(r, read_result(r), identity[r.dataset][r.machine])}
         write_text_atomic(out / "grid.json", json.dumps(
             {**grid.as_dict(), "machines": machines, "runs": len(runs),
-             "description": describe_data(grid.data), "identity": identity, "versions": versions()},
-            indent=2))
+             "description": describe_data(grid.data), "identity": identity.get("dev", {}),
+             **({"eval_identity": identity["eval"]} if "eval" in identity else {}),
+             "versions": versions()}, indent=2))
         log(f"asdlib run: {describe(grid, machines)}")
         outcomes = {name: Outcome(r, "skipped") for name, r in done.items()}
         todo = [r for r in runs if r.name not in outcomes]
@@ -294,10 +311,10 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
     return report
 
 
-#: Parameters that only say where the grid lives (the data by its path, the run's folders): a grid
-#: folder moved, or made on another machine and copied here, is still the same grid.  The data
-#: themselves are compared by their fingerprint.
-LOCATIONS = ("data", "runs", "cache")
+#: Parameters that only say where the grid lives (the data and ground truth by their paths, the
+#: run's folders): a grid folder moved, or made on another machine and copied here, is still the
+#: same grid.  The data themselves are compared by their fingerprint.
+LOCATIONS = ("data", "runs", "cache", "ground_truth")
 
 
 def _comparable(params: dict) -> dict:

@@ -168,7 +168,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                  f"\"{{'config': {{'lr': 0.0001}}}}\"") from None
     grid = make_grid(file, where=where, data=args.data, machines=_machines(args.machines),
                      systems=args.systems, seeds=seeds, settings=args.settings, params=params or None,
-                     overrides=overrides, synth=args.synth, notebook=args.notebook)
+                     overrides=overrides, synth=args.synth, notebook=args.notebook, dataset=args.dataset,
+                     ground_truth=args.ground_truth)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a terminated run cleans up as on Ctrl-C
     try:
         report = run_grid(grid, args.out, workers=args.workers, scheduler=args.scheduler,
@@ -180,8 +181,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     minutes = report.seconds / 60
     print(f"\n{len(report.outcomes)} runs in {minutes:.1f} min: {report.count('complete')} complete, "
           f"{report.count('skipped')} skipped (complete before), {report.count('failed')} failed")
-    print(f"results: {report.files['results']} and {report.files['markdown'].name}; "
-          f"submission folders: {report.files['submissions']}/<system>/seed-<n>/")
+    for prefix, what in (("", "development set"), ("eval_", "evaluation set")):
+        if f"{prefix}results" in report.files:
+            print(f"{what}: {report.files[prefix + 'results']} and {report.files[prefix + 'markdown'].name}; "
+                  f"submission folders: {report.files[prefix + 'submissions']}/<system>/seed-<n>/")
     if report.failures:
         print(f"\n{len(report.failures)} failed run(s) (executed notebooks kept; the same command "
               f"runs them again):", file=sys.stderr)
@@ -313,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth", metavar="PROFILE",
                    help="write synthetic data of this profile into --data first when it holds none")
     p.add_argument("--notebook", type=Path, help="the notebook run per grid cell (default: notebooks/08_run.ipynb)")
+    p.add_argument("--dataset", choices=["dev", "eval", "both"],
+                   help="train and score on dev_data (default), on eval_data (sections 03-05, the challenge's "
+                        "submission), or both")
+    p.add_argument("--ground-truth", type=Path, metavar="DIR",
+                   help="the evaluation set's ground_truth_*.csv files (default: DATA/ground_truth_data "
+                        "when present; without them evaluation runs write submission files only)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
 

@@ -17,6 +17,11 @@ output folder:
   one folder per system (with its override) and seed, that ``asdlib
   evaluate`` scores.
 
+The runs on the evaluation set (a grid's ``dataset: eval`` or ``both``) are
+gathered apart, into ``eval/``: the same files, ``eval/grid.json`` naming the
+evaluation data, and tables of the runs that had ground truth to be scored
+against (the submission folders hold every run's files either way).
+
 A system that ran with an override is named ``"<system> [<override>]"``.
 :func:`read_results` reads ``results.csv`` back (the results chapter uses it).
 """
@@ -72,10 +77,11 @@ def made_sentence(made: Sequence[dict]) -> str:
 
 def result_cells(results: Sequence[tuple[RunSpec, dict]]) -> pd.DataFrame:
     """Every cell of every result: system (label), seed, machine, section, domain, AUC, pAUC (and
-    the decision results, clip counts and intervals where the result files hold them)."""
+    the decision results, clip counts and intervals where the result files hold them).  A run
+    without metrics (evaluation clips without ground truth) has no cells."""
     frames = [pd.DataFrame(res["metrics"]["cells"]).assign(system=run.label, seed=run.seed,
                                                             machine=run.machine)
-              for run, res in results]
+              for run, res in results if res["metrics"].get("cells")]
     cols = ["system", "seed", "machine", "section", "domain", "AUC", "pAUC"]
     if not frames:
         return pd.DataFrame(columns=cols)
@@ -96,14 +102,17 @@ def grid_scores(cells: pd.DataFrame, machines: Sequence[str]) -> pd.DataFrame:
 
 
 def _markdown(summary: pd.DataFrame, meta: dict) -> str:
-    lines = ["# Results of `asdlib run`", ""]
+    evaluation = meta.get("dataset") == "eval"
+    lines = ["# Results of `asdlib run`" + (" on the evaluation set" if evaluation else ""), ""]
     if meta:
         lines += [f"- Data: {meta.get('description', meta.get('data'))}",
                   f"- Settings: `{meta.get('settings')}`; seeds {meta.get('seeds')}; "
                   f"{meta.get('complete')} of {meta.get('runs')} runs complete",
              f"- Made with: {made_sentence(meta.get('made', []))}", ""]
     if summary.empty:
-        return "\n".join(lines + ["No run is complete yet.", ""])
+        return "\n".join(lines + ["No run is scored: no evaluation run had ground truth (its submission "
+                                  "files are in `submissions/`)." if evaluation and meta.get("complete")
+                                  else "No run is complete yet.", ""])
     what = {"score": "Score per machine type (harmonic mean of its AUC and pAUC values) and the "
                      "official score, percent",
             "source": "Source domain only", "target": "Target domain only",
@@ -122,7 +131,7 @@ def _submissions(out: Path, results: Sequence[tuple[RunSpec, dict]]) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for run, _ in results:
-        src = run_folder(run.work, run.system, run.seed) / "dev" / SUBMISSION_DIR
+        src = run_folder(run.work, run.system, run.seed) / run.dataset / SUBMISSION_DIR
         dest = tmp / slug(run.system) / f"seed-{run.seed}" if not run.override else \
             tmp / f"{slug(run.system)}_{run.override}" / f"seed-{run.seed}"
         dest.mkdir(parents=True, exist_ok=True)
@@ -137,15 +146,37 @@ def _submissions(out: Path, results: Sequence[tuple[RunSpec, dict]]) -> Path:
     return final
 
 
+EVAL_DIR = "eval"
+
+
 def gather(out: str | Path, runs: Sequence[RunSpec], machines: Sequence[str]) -> dict[str, Path]:
-    """Write the gathered tables and submission folders of ``runs`` under ``out``; return their paths."""
+    """Write the gathered tables and submission folders of ``runs`` under ``out`` (the evaluation
+    set's under ``out/eval``); return their paths (the evaluation set's named ``eval_<file>``)."""
     out = Path(out)
+    meta_path = out / "grid.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    dev = [r for r in runs if r.dataset == "dev"]
+    evaluation = [r for r in runs if r.dataset == "eval"]
+    files = _gather_set(out, dev, machines, meta, meta_path) if dev or not evaluation else {}
+    if evaluation:
+        eval_meta = {k: v for k, v in meta.items() if k not in ("identity", "eval_identity")}
+        if meta:
+            eval_meta.update(identity=meta.get("eval_identity", {}), dataset="eval",
+                             runs=len(evaluation))
+        folder = out / EVAL_DIR
+        folder.mkdir(exist_ok=True)
+        files.update({f"eval_{k}": v for k, v in _gather_set(folder, evaluation, machines, eval_meta,
+                                                               folder / "grid.json").items()})
+    return files
+
+
+def _gather_set(out: Path, runs: Sequence[RunSpec], machines: Sequence[str], meta: dict,
+                meta_path: Path) -> dict[str, Path]:
+    """:func:`gather` for the runs of one data set, into ``out``; ``meta`` is rewritten to ``meta_path``."""
     results = run_results(runs)
     cells = result_cells(results)
     scores = grid_scores(cells, machines)
     summary = seed_summary(scores)
-    meta_path = out / "grid.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     if meta:  # the record of the grid says how much of it is complete
         meta["complete"] = len(results)
         meta["made"] = made_with(results)

@@ -17,6 +17,8 @@ A grid file names the data and the axes; every key is optional except
       lr-1e-4: {config: {lr: 0.0001}}
     synth: ""                        # a synthetic profile to write into `data` when it holds no dev_data/
     notebook: notebooks/08_run.ipynb # the notebook executed per run (default)
+    dataset: dev                     # dev (default), eval (trained on eval_data/, sections 03-05) or both
+    ground_truth: ""                 # eval: folder of ground_truth_*.csv ("": <data>/ground_truth_data if any)
 
 :func:`expand` turns a :class:`Grid` into :class:`RunSpec` s (the notebook
 parameters of each run and the folder it writes), and :func:`check` refuses
@@ -42,9 +44,13 @@ from .project import ROOT, slug
 
 DEFAULT_NOTEBOOK = ROOT / "notebooks" / "08_run.ipynb"
 #: Keys of a grid file.
-KEYS = ("data", "machines", "systems", "seeds", "settings", "params", "overrides", "synth", "notebook")
+KEYS = ("data", "machines", "systems", "seeds", "settings", "params", "overrides", "synth", "notebook",
+        "dataset", "ground_truth")
+#: What the ``dataset`` key may say, and the data sets each means.
+DATASETS = {"dev": ("dev",), "eval": ("eval",), "both": ("dev", "eval")}
 #: Notebook parameters the runner sets itself (the axes of the grid and the run's own folders).
-MANAGED = ("data", "synth_profile", "runs", "cache", "system", "machine", "seed", "progress")
+MANAGED = ("data", "synth_profile", "runs", "cache", "system", "machine", "seed", "progress", "dataset",
+           "ground_truth")
 RUNS_DIR = "runs"
 RESULT = "result.json"  # written last, atomically: the run is complete
 
@@ -62,12 +68,16 @@ class Grid:
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"": {}})
     synth: str = ""
     notebook: Path = DEFAULT_NOTEBOOK
+    datasets: tuple[str, ...] = ("dev",)
+    ground_truth: Path | None = None  # None: <data>/ground_truth_data when present
 
     def as_dict(self) -> dict:
         return {"data": str(self.data), "machines": list(self.machines), "systems": list(self.systems),
                 "seeds": list(self.seeds), "settings": self.settings, "params": dict(self.params),
                 "overrides": {k: dict(v) for k, v in self.overrides.items()}, "synth": self.synth,
-                "notebook": str(self.notebook)}
+                "notebook": str(self.notebook),
+                "dataset": next(k for k, v in DATASETS.items() if v == tuple(self.datasets)),
+                "ground_truth": str(self.ground_truth) if self.ground_truth else None}
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class RunSpec:
     override: str  # the override's label ("" for none)
     params: Mapping[str, Any]
     folder: Path
+    dataset: str = "dev"  # "dev" or "eval": whose train/ trains the model and whose tests it scores
 
     @property
     def label(self) -> str:
@@ -131,7 +142,7 @@ def read_grid_file(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise GridError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; a grid file has "
                         f"{', '.join(KEYS)}")
-    for key in ("data", "notebook"):
+    for key in ("data", "notebook", "ground_truth"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise GridError(f"{path}: {key} must be a path, got {raw[key]!r}")
         if raw.get(key):
@@ -217,6 +228,10 @@ def make_grid(file: Mapping[str, Any] | None = None, *, where: str = "", **given
     settings = merged.get("settings", "paper")
     if not isinstance(settings, str):
         raise GridError(f"{where}settings must be a name (paper, book, tiny), got {settings!r}")
+    dataset = merged.get("dataset") or "dev"
+    if dataset not in DATASETS:
+        raise GridError(f"{where}dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+    ground_truth = merged.get("ground_truth") or None
     return Grid(data=Path(merged["data"]).expanduser().resolve(),
                 machines=tuple(dict.fromkeys(machines)),
                 systems=_systems(merged.get("systems") or SYSTEMS, where),
@@ -224,12 +239,16 @@ def make_grid(file: Mapping[str, Any] | None = None, *, where: str = "", **given
                 settings=settings, params=dict(params),
                 overrides=_overrides(merged.get("overrides"), where),
                 synth=str(merged.get("synth") or ""),
-                notebook=Path(merged.get("notebook") or DEFAULT_NOTEBOOK).expanduser().resolve())
+                notebook=Path(merged.get("notebook") or DEFAULT_NOTEBOOK).expanduser().resolve(),
+                datasets=DATASETS[dataset],
+                ground_truth=Path(ground_truth).expanduser().resolve() if ground_truth else None)
 
 
-def run_name(machine: str, system: str, seed: int, override: str = "") -> str:
-    """``fan_cl-mf_seed-0`` (``_<override>`` appended when there is one): the run's folder and notebook."""
-    return f"{machine}_{slug(system)}_seed-{seed}" + (f"_{override}" if override else "")
+def run_name(machine: str, system: str, seed: int, override: str = "", dataset: str = "dev") -> str:
+    """``fan_cl-mf_seed-0`` (``_<override>`` appended when there is one, ``_eval`` for the evaluation
+    set): the run's folder and notebook."""
+    return (f"{machine}_{slug(system)}_seed-{seed}" + (f"_{override}" if override else "")
+            + ("_eval" if dataset == "eval" else ""))
 
 
 def expand(grid: Grid, out: str | Path, machines: Sequence[str]) -> list[RunSpec]:
@@ -237,21 +256,30 @@ def expand(grid: Grid, out: str | Path, machines: Sequence[str]) -> list[RunSpec
 
     With machine types innermost, the runs that start together read
     different machine types' clips (and build different feature caches).
+    A run on the evaluation set gets ``dataset`` and ``ground_truth`` (the
+    grid's, else ``<data>/ground_truth_data`` when present, else none); a
+    development run's parameters do not name them.
     """
+    from .project import default_ground_truth
+
     out = Path(out).resolve()
+    truth = grid.ground_truth or default_ground_truth(grid.data)
     runs = []
     for seed in grid.seeds:
         for label, override in grid.overrides.items():
             for system in grid.systems:
-                for machine in machines:
-                    name = run_name(machine, system, seed, label)
-                    folder = out / RUNS_DIR / name
-                    params = {"data": str(grid.data), "synth_profile": "", "settings": grid.settings,
-                              **grid.params, **override,
-                              "system": system, "machine": machine, "seed": seed, "progress": False,
-                              "runs": str(folder / "work"), "cache": str(out / "cache")}
-                    runs.append(RunSpec(name=name, machine=machine, system=system, seed=seed,
-                                        override=label, params=params, folder=folder))
+                for dataset in grid.datasets:
+                    for machine in machines:
+                        name = run_name(machine, system, seed, label, dataset)
+                        folder = out / RUNS_DIR / name
+                        params = {"data": str(grid.data), "synth_profile": "", "settings": grid.settings,
+                                  **grid.params, **override,
+                                  "system": system, "machine": machine, "seed": seed, "progress": False,
+                                  "runs": str(folder / "work"), "cache": str(out / "cache")}
+                        if dataset == "eval":
+                            params.update(dataset="eval", ground_truth=str(truth) if truth else "")
+                        runs.append(RunSpec(name=name, machine=machine, system=system, seed=seed,
+                                            override=label, params=params, folder=folder, dataset=dataset))
     return runs
 
 
@@ -274,7 +302,8 @@ def check(grid: Grid, runs: Sequence[RunSpec], machines_found: Sequence[str] | N
     if machines_found is not None:
         for m in grid.machines:
             if m not in machines_found:
-                problem(f"machine type {m!r} is not in {grid.data}/dev_data "
+                where = " and ".join(f"{d}_data" for d in grid.datasets)
+                problem(f"machine type {m!r} is not in {grid.data}/{where} "
                         f"(it has {', '.join(machines_found) or 'none'})", "every run")
     declared = notebook_parameters(grid.notebook)
     for run in runs:
@@ -299,9 +328,11 @@ def check(grid: Grid, runs: Sequence[RunSpec], machines_found: Sequence[str] | N
 
 def describe(grid: Grid, machines: Sequence[str]) -> str:
     """One paragraph naming the grid: axes and how many runs."""
-    n = len(machines) * len(grid.systems) * len(grid.seeds) * len(grid.overrides)
+    n = len(machines) * len(grid.systems) * len(grid.seeds) * len(grid.overrides) * len(grid.datasets)
     over = [k for k in grid.overrides if k]
     return (f"{n} runs: {len(machines)} machine type(s) ({', '.join(machines)}) x {len(grid.systems)} "
             f"system(s) ({'; '.join(grid.systems)}) x seeds {list(grid.seeds)}"
-            + (f" x overrides {over}" if over else "") + f"; settings {grid.settings!r}"
+            + (f" x overrides {over}" if over else "")
+            + (f" x data sets {list(grid.datasets)}" if grid.datasets != ("dev",) else "")
+            + f"; settings {grid.settings!r}"
             + (f"; params {json.dumps(dict(grid.params))}" if grid.params else ""))

@@ -19,9 +19,9 @@ from __future__ import annotations
 import csv
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from .errors import LayoutError
 
@@ -215,6 +215,11 @@ def group_by_cell(clips: Iterable[Clip]) -> dict[tuple[str, str, str], list[Clip
     return dict(sorted(groups.items()))
 
 
+#: Where the evaluation ground truth sits beside ``dev_data/`` and ``eval_data/`` (``asdlib synth --eval``
+#: writes it there; with the real data, put the official ``ground_truth_*.csv`` files there).
+GROUND_TRUTH_DIR = "ground_truth_data"
+
+
 def ground_truth_name(machine: str, section: str, domain: str) -> str:
     """File name of the evaluation ground truth for one cell."""
     return f"ground_truth_{machine}_section_{section}_{domain}_test.csv"
@@ -252,6 +257,32 @@ def read_ground_truth(gt_dir: str | Path, *, machine: str | None = None
         what = f" for {machine}" if machine else ""
         raise LayoutError(f"{gt_dir}: no ground-truth files{what} "
                           f"(ground_truth_<machine>_section_<SS>_<domain>_test.csv)")
+    return out
+
+
+def label_from_ground_truth(clips: Sequence[Clip], gt_dir: str | Path) -> list[Clip]:
+    """``clips`` with the labels of the ground-truth files under ``gt_dir`` (:func:`read_ground_truth`)
+    given to the unlabelled ones (evaluation test clips); labelled clips are returned as they are.
+
+    A clip its cell's file does not list, or a cell without a file, is a
+    :class:`LayoutError` naming the file (or the cell) and the clip.
+    """
+    unlabelled = [c for c in clips if c.label == "unknown"]
+    if not unlabelled:
+        return list(clips)
+    truth = {}
+    for machine in sorted({c.machine for c in unlabelled}):
+        truth.update(read_ground_truth(gt_dir, machine=machine))
+    out = []
+    for clip in clips:
+        if clip.label == "unknown":
+            labels = truth.get(clip.cell)
+            if labels is None:
+                raise LayoutError(f"{gt_dir}: no {ground_truth_name(*clip.cell)} for {clip.path}")
+            if clip.name not in labels:
+                raise LayoutError(f"{gt_dir}/{ground_truth_name(*clip.cell)}: no row for {clip.name}")
+            clip = replace(clip, label="anomaly" if labels[clip.name] else "normal")
+        out.append(clip)
     return out
 
 

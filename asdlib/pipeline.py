@@ -28,7 +28,7 @@ from ._atomic import write_text_atomic
 from .audio import check_lengths
 from .checkpoint import Trained
 from .config import TrainConfig
-from .layout import list_clips, sections
+from .layout import label_from_ground_truth, list_clips, sections
 from .metrics import gamma_threshold, official_score
 from .project import SUBMISSION_DIR, data_folder, default_cache_dir
 from .scoring import check_trained_sections, clip_scores
@@ -76,6 +76,11 @@ class SystemRun:
     def history(self) -> pd.DataFrame:
         return self.trained.history
 
+    @property
+    def labelled(self) -> bool:
+        """Whether every test clip has a label (development data, or evaluation data with ground truth)."""
+        return bool(self.scores.loc[self.scores["split"] == "test", "label"].isin(("normal", "anomaly")).all())
+
     def cells(self, *, decisions: bool = False, intervals: bool = False) -> pd.DataFrame:
         """AUC and pAUC of the run's labelled test clips, one row per (section, domain) cell;
         ``decisions``: with the precision, recall and F1 of the decision threshold;
@@ -104,7 +109,8 @@ def same_experiment(folder: str | Path, config: TrainConfig) -> bool:
 
 
 def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir: str | Path, *,
-               dataset: str = "dev", cache_dir: str | Path | None = None,
+               dataset: str = "dev", ground_truth: str | Path | None = None,
+               cache_dir: str | Path | None = None,
                device: str | torch.device | None = None, progress: bool = True) -> SystemRun:
     """Train (or resume, or reuse) one system on one machine type, score it and write its submission.
 
@@ -112,6 +118,9 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
     ----------
     data_root : a folder holding ``dev_data/`` (and ``eval_data/``), or one of them.
     dataset : ``"dev"`` or ``"eval"``: whose ``train/`` trains the model and whose tests are scored.
+    ground_truth : a folder of the official ``ground_truth_*.csv`` files: the labels of the
+        evaluation test clips (:func:`asdlib.layout.label_from_ground_truth`); without it an
+        evaluation run writes its submission files and has no metrics.
     out_dir : see the module docstring.
     cache_dir : log-mel cache (default :func:`default_cache_dir`).
     """
@@ -121,6 +130,8 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
     folder.mkdir(parents=True, exist_ok=True)
     train_clips = list_clips(data_dir, machine, split="train")
     test_clips = list_clips(data_dir, machine, split="test")
+    if ground_truth:
+        test_clips = label_from_ground_truth(test_clips, ground_truth)
     check_lengths([*train_clips, *test_clips])
     train_feats = load_inputs(train_clips, cache_dir, config, device=device or "cpu", progress=progress)
     test_feats = load_inputs(test_clips, cache_dir, config, device=device or "cpu", progress=progress)
@@ -143,6 +154,7 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
     write_text_atomic(folder / "scores.csv", scores.to_csv(index=False))
     write_text_atomic(folder / "run.json", json.dumps(
         {"machine": machine, "dataset": dataset, "data": str(data_dir), "sections": trained.sections,
+         "ground_truth": str(ground_truth) if ground_truth else None,
          "threshold": threshold, "config": config.as_dict()}, indent=2))
     return SystemRun(machine=machine, dataset=dataset, trained=trained, threshold=threshold,
                      scores=scores, folder=folder, submission=submission)

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ._atomic import write_text_atomic
 from .errors import FolderError
-from .layout import LayoutError, list_clips, machine_types, resolve_data_root, sections
+from .layout import GROUND_TRUTH_DIR, LayoutError, list_clips, machine_types, resolve_data_root, sections
 
 #: The repository (the folder holding ``notebooks/`` and ``_toc.yml``).
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +56,15 @@ def data_folder(data_root: str | Path, dataset: str) -> Path:
     return roots[dataset]
 
 
+def default_ground_truth(data_root: str | Path) -> Path | None:
+    """``<data_root>/ground_truth_data`` when it exists (beside ``eval_data/``), else None."""
+    root = Path(data_root)
+    for base in (root, root.parent):
+        if (base / GROUND_TRUTH_DIR).is_dir() and (base / "eval_data").is_dir():
+            return (base / GROUND_TRUTH_DIR).resolve()
+    return None
+
+
 def synth_marker(root: str | Path) -> dict | None:
     """What ``asdlib synth`` recorded about a data folder it made (version, seed), None for other data."""
     from .synth.generate import MARKER
@@ -67,8 +76,9 @@ def synth_marker(root: str | Path) -> dict | None:
     return None
 
 
-def data_identity(data_root: str | Path, machine: str) -> dict:
-    """What names one machine type's development data: path, clip count, a fingerprint, synthetic or not.
+def data_identity(data_root: str | Path, machine: str, dataset: str = "dev") -> dict:
+    """What names one machine type's development (or ``dataset``'s) data: path, clip count, a
+    fingerprint, synthetic or not.
 
     The fingerprint is a SHA-256 over every clip's relative path and size;
     ``synthetic`` is what ``asdlib synth`` recorded (generator version and
@@ -76,7 +86,7 @@ def data_identity(data_root: str | Path, machine: str) -> dict:
     """
     import hashlib
 
-    folder = data_folder(data_root, "dev")
+    folder = data_folder(data_root, dataset)
     clips = list_clips(folder, machine)
     digest = hashlib.sha256()
     for c in sorted(clips, key=lambda c: c.path):
@@ -88,6 +98,8 @@ def data_identity(data_root: str | Path, machine: str) -> dict:
 def same_data(root: str | Path, identity: dict) -> bool:
     """Whether ``root`` holds the development data a grid recorded (``grid.json``'s ``identity``):
     the same clips of every machine type, made by the same generator version and seed if synthetic."""
+    if not identity:  # a grid of the evaluation set alone names no development data
+        return False
     try:
         return all(data_identity(root, m)[k] == v[k] for m, v in identity.items()
                    for k in ("clips", "fingerprint", "synthetic"))
@@ -162,14 +174,15 @@ def pick_machine(data_dir: str | Path, machine: str, *, classifier: bool = False
     return candidates[0]
 
 
-def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0) -> Path:
+def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0, with_eval: bool = False) -> Path:
     """The data folder a chapter reads: ``data`` if it holds ``dev_data/``, else synthesise it there.
 
     ``data=""``: ``BUILD/data``, the repository's ``_build/data`` unless ``$ASDLIB_BUILD``
     says otherwise (whatever the working directory).
 
     ``synth_profile=""`` never synthesises: a folder without ``dev_data/`` is then an error.  A
-    synthetic folder written by another version of the generator is refused.
+    synthetic folder written by another version of the generator is refused.  ``with_eval``: the
+    synthetic data get the evaluation layout too (``eval_data/`` and its ground truth).
     """
     data = Path(data).expanduser().resolve() if str(data) else BUILD / "data"
     if (data / "dev_data").is_dir() or data.name == "dev_data":
@@ -180,7 +193,7 @@ def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0
     from .synth import synthesize
 
     print(f"{data} holds no dev_data/: synthesising the {synth_profile!r} profile there (seed {seed})")
-    synthesize(data, profile=synth_profile, seed=seed)
+    synthesize(data, profile=synth_profile, seed=seed, with_eval=with_eval)
     return data
 
 

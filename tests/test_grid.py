@@ -349,3 +349,70 @@ def test_complete_runs_made_with_other_parameters_are_refused_not_overwritten(gr
         run_grid(other, out, workers=1, progress=False, log=lambda s: None)
     assert (out / "grid.json").read_text() == before
     assert all(read_result(o.run) is not None for o in report.outcomes)
+
+
+# ---------------------------------------------------------------- the evaluation set
+
+
+def test_the_dataset_key_says_dev_eval_or_both(tmp_path):
+    assert make_grid({"data": tmp_path}).datasets == ("dev",)
+    assert make_grid({"data": tmp_path, "dataset": "both"}).datasets == ("dev", "eval")
+    with pytest.raises(GridError, match="dataset must be one of dev, eval, both, got 'test'"):
+        make_grid({"data": tmp_path, "dataset": "test"})
+    grid = make_grid({"data": tmp_path, "dataset": "eval", "ground_truth": tmp_path / "gt"})
+    assert make_grid(grid.as_dict()) == grid
+    (run,) = expand(grid, tmp_path / "out", ["fan"])[:1]
+    assert run.name == "fan_ae-baseline_seed-0_eval" and run.dataset == "eval"
+    assert run.params["dataset"] == "eval" and run.params["ground_truth"] == str(tmp_path / "gt")
+    dev = expand(make_grid({"data": tmp_path}), tmp_path / "out", ["fan"])[0]
+    assert "dataset" not in dev.params and "ground_truth" not in dev.params  # as before: old runs resume
+
+
+@pytest.mark.slow
+def test_a_grid_on_both_data_sets_submits_and_scores_the_evaluation_set(tiny_data, tmp_path):
+    from asdlib.layout import ground_truth_name
+
+    out = tmp_path / "out"
+    grid = make_grid({"data": tiny_data, "machines": ["fan"], "systems": ["MBv2 baseline"],
+                      "settings": "tiny", "dataset": "both"})
+    report = run_grid(grid, out, workers=2, progress=False, log=lambda s: None)
+    assert [(o.run.dataset, o.status) for o in report.outcomes] == [("dev", "complete"), ("eval", "complete")]
+    evaluation = read_result(report.outcomes[1].run)
+    assert evaluation["dataset"] == "eval" and evaluation["data"]["path"].endswith("eval_data")
+    assert {c["section"] for c in evaluation["metrics"]["cells"]} == {"03", "04", "05"}
+    sub = out / "eval" / "submissions" / "mbv2-baseline" / "seed-0"
+    for section in ("03", "04", "05"):
+        for domain in ("source", "target"):
+            for kind in ("anomaly_score", "decision_result"):
+                assert (sub / f"{kind}_fan_section_{section}_{domain}_test.csv").is_file()
+    assert sorted(p.name for p in (out / "submissions" / "mbv2-baseline" / "seed-0").iterdir())[0] \
+        .startswith("anomaly_score_fan_section_00")  # the development set's, apart
+    summary, meta = read_results(out / "eval" / "results.csv")
+    assert meta["dataset"] == "eval" and meta["complete"] == 1 and "fan" in meta["identity"]
+    evaluated = evaluate(sub, ground_truth=tiny_data / "ground_truth_data")
+    official = 100 * hmean(np.concatenate([evaluated["AUC"], evaluated["pAUC"]]))
+    row = summary.set_index(["system", "machine"]).loc[("MBv2 baseline", SCORE)]
+    assert row["score_mean"] == pytest.approx(official)
+    assert (tiny_data / "ground_truth_data" / ground_truth_name("fan", "03", "source")).is_file()
+    dev, _ = read_results(out / "results.csv")
+    assert list(dev["machine"]) == ["fan", SCORE]
+
+
+@pytest.mark.slow
+def test_an_evaluation_run_without_ground_truth_writes_its_submission_and_no_scores(tiny_data, tmp_path):
+    data = tmp_path / "data"  # the evaluation data without their ground truth
+    data.mkdir()
+    for name in ("dev_data", "eval_data", ".asdlib-synth.json"):
+        if (tiny_data / name).exists():
+            (data / name).symlink_to(tiny_data / name)
+    out = tmp_path / "out"
+    grid = make_grid({"data": data, "machines": ["valve"], "systems": ["AE baseline"], "settings": "tiny",
+                      "dataset": "eval"})
+    report = run_grid(grid, out, workers=1, progress=False, log=lambda s: None)
+    assert [o.status for o in report.outcomes] == ["complete"], report.outcomes[0].error
+    assert read_result(report.outcomes[0].run)["metrics"]["cells"] == []
+    assert len(list((out / "eval" / "submissions" / "ae-baseline" / "seed-0").glob("*_valve_*.csv"))) == 12
+    assert "No run is scored" in (out / "eval" / "results.md").read_text()
+    assert not (out / "results.csv").exists()  # no development runs, no development table
+    executed = nbformat.read(report.outcomes[0].run.notebook, as_version=4)
+    assert any("have no labels" in str(o) for c in executed.cells if c.cell_type == "code" for o in c.outputs)

@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,23 @@ def test_resolve_data_root(tmp_path):
     (tmp_path / "other").mkdir()
     with pytest.raises(LayoutError, match="expected a folder holding dev_data"):
         resolve_data_root(tmp_path / "other")
+
+
+def test_evaluation_clips_take_their_labels_from_the_ground_truth_or_the_gap_is_named(tiny_data, tmp_path):
+    from asdlib.layout import label_from_ground_truth
+
+    clips = list_clips(tiny_data / "eval_data", "fan", split="test")
+    assert {c.label for c in clips} == {"unknown"}
+    gt = tiny_data / "ground_truth_data"
+    labelled = label_from_ground_truth(clips, gt)
+    assert {c.label for c in labelled} == {"normal", "anomaly"} and [c.path for c in labelled] == [c.path for c in clips]
+    partial = tmp_path / "gt"
+    shutil.copytree(gt, partial)
+    name = "ground_truth_fan_section_04_target_test.csv"
+    rows = (partial / name).read_text().splitlines()
+    (partial / name).write_text("\n".join(rows[1:]) + "\n")
+    with pytest.raises(LayoutError, match=rf"{name}: no row for {rows[0].split(',')[0]}"):
+        label_from_ground_truth(clips, partial)
+    (partial / name).unlink()
+    with pytest.raises(LayoutError, match=f"no {name} for .*section_04_target_test"):
+        label_from_ground_truth(clips, partial)

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from .._atomic import is_temporary, write_text_atomic
 from ..audio import load_audio, write_audio
 from ..errors import SynthError
-from ..layout import (CLIP_SECONDS, DOMAINS, MACHINE_TYPES, SAMPLE_RATE, LayoutError,
-                      clip_name, ground_truth_name, list_clips, parse_clip_name)
+from ..layout import (CLIP_SECONDS, DOMAINS, GROUND_TRUTH_DIR, MACHINE_TYPES, SAMPLE_RATE,
+                      LayoutError, clip_name, ground_truth_name, list_clips, parse_clip_name)
 from . import sounds as S
 from .machines import MODELS, Condition, Fault, section_offsets, section_step
 
@@ -37,7 +37,6 @@ MARKER = ".asdlib-synth.json"
 DEV_SECTIONS = ("00", "01", "02")
 TARGET_SNR_DROP = 4.0  # dB: the target domain's machine-to-background ratio, below the source's
 EVAL_SECTIONS = ("03", "04", "05")
-GROUND_TRUTH_DIR = "ground_truth_data"
 _SPLIT_ID = {("train", "normal"): 0, ("test", "normal"): 1, ("test", "anomaly"): 2,
              ("test", "unknown"): 3}
 
