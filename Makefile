@@ -14,6 +14,8 @@ SETTINGS ?= book
 SEED    ?= 0
 # RESULTS: a results.csv gathered by `asdlib run`, for the results chapter to show (empty: run there)
 RESULTS ?=
+# EVAL_RESULTS: the eval/results.csv of a grid run on the evaluation set, shown beside the poster's challenge table
+EVAL_RESULTS ?=
 
 .PHONY: book test lab venv data results clean
 
@@ -35,6 +37,7 @@ ifneq ($(strip $(DATA)),)
 endif
 	$(VENV)/bin/asdlib book --out $(BUILD) --profile $(PROFILE) --settings $(SETTINGS) --seed $(SEED) \
 	  $(if $(strip $(DATA)),--data "$(DATA)") $(if $(strip $(RESULTS)),--set results_table="$(abspath $(RESULTS))") \
+	  $(if $(strip $(EVAL_RESULTS)),--set eval_table="$(abspath $(EVAL_RESULTS))") \
 	  --set progress=False
 
 ## make test: the unit tests and the end-to-end smoke run

@@ -356,6 +356,34 @@ def against_real(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("machine")
 
 
+def against_challenge(summary: pd.DataFrame) -> pd.DataFrame:
+    """An evaluation-set grid's systems beside the poster's challenge table, in its metrics.
+
+    ``summary``: a :func:`seed_summary` table gathered from runs on the
+    evaluation set (``asdlib run`` with ``dataset: eval``, ``eval/results.csv``).
+    One row per measured system (``"<system>, measured"``: the mean over seeds
+    of its AUC per machine type and of its official score) and one per row of
+    the poster's table (``"<row>, reported by the poster"``); columns: the
+    machine types both have, in the poster's order, then ``"Score"``.
+    """
+    from .paper import challenge_table
+
+    poster = challenge_table()
+    machines = [m for m in machine_order(summary["machine"]) if m != SCORE and m in poster.columns]
+    rows = {}
+    for system in dict.fromkeys(summary["system"]):
+        row = {m: (r["AUC_mean"] if (r := _row(summary, system, m)) is not None else np.nan) for m in machines}
+        score = _row(summary, system, SCORE)
+        row[SCORE] = score["score_mean"] if score is not None else np.nan
+        rows[f"{system}, measured"] = row
+    for name in poster.index:
+        rows[f"{name}, reported by the poster"] = {**{m: poster.loc[name, m] for m in machines},
+                                                   SCORE: poster.loc[name, "Score"]}
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=[*machines, SCORE])
+    table.index.name = "evaluation set"
+    return table
+
+
 def against_poster(summary: pd.DataFrame, systems=None) -> pd.DataFrame:
     """Every system and machine type as measured (mean ± sd over seeds) beside the poster's number.
 

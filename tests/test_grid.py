@@ -257,11 +257,28 @@ def test_the_results_chapter_renders_a_gathered_table(grid_run, tiny_data, tmp_p
     grid, out, report = grid_run
     executed = execute_notebook(ROOT / "notebooks" / "07_results.ipynb", tmp_path / "07.ipynb",
                                 {"results_table": str(out / "results.csv"), "progress": False,
-                                 "data": str(tiny_data), "runs": str(tmp_path / "runs")})
+                                 "data": str(tiny_data), "runs": str(tmp_path / "runs"),
+                                 # a stand-in for an evaluation grid's eval/results.csv (same columns)
+                                 "eval_table": str(out / "results.csv")})
     text = executed.read_text()
     ae = read_results(out / "results.csv")[0].set_index(["system", "machine"]).loc[("AE baseline", SCORE)]
     assert f"{ae['score_mean']:.2f}" in text and "Results read from" in text
     assert "synthetic machine sounds" in text
+    assert "AE baseline, measured" in text and "MBv2 Baseline, reported by the poster" in text
+
+
+def test_an_evaluation_table_stands_beside_the_posters_challenge_table():
+    from asdlib.tables import against_challenge
+
+    summary = pd.DataFrame([
+        {"system": s, "machine": m, "seeds": 2, "AUC_mean": auc, "score_mean": auc - 1}
+        for s, base in (("AE baseline", 60.0), ("+ CL, MF", 70.0))
+        for m, auc in (("valve", base), ("fan", base + 1), (SCORE, base + 2))])
+    table = against_challenge(summary)
+    assert list(table.columns) == ["fan", "valve", SCORE]  # the poster's order
+    assert table.loc["AE baseline, measured"].tolist() == [61.0, 60.0, 61.0]  # AUC; the official score
+    assert table.loc["AE Baseline, reported by the poster"].tolist() == [60.68, 51.87, 56.375]
+    assert len(table) == 2 + 4
 
 
 @pytest.mark.slow
