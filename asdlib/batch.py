@@ -50,7 +50,7 @@ from .grid import RESULT, Grid, RunSpec, check, describe, expand, read_result
 from .layout import LayoutError, machine_types
 from .notebooks import execute_notebook, failed_path
 from .project import ROOT, data_folder, data_identity, describe_data, own_folder, run_folder
-from .tables import scores_by_machine, test_cells
+from .tables import labelled, scores_by_machine, test_cells
 
 LOCK = ".asdlib-run.lock"
 #: How the grid runner names itself in the folders it owns (:func:`asdlib.project.own_folder`).
@@ -124,7 +124,7 @@ def _metrics(run: RunSpec) -> tuple[dict, dict]:
         info = json.loads((folder / "run.json").read_text())
     except (OSError, ValueError) as err:
         raise GridError(f"{folder}: the notebook finished without its scores ({err})") from None
-    if not scores.loc[scores["split"] == "test", "label"].isin(("normal", "anomaly")).all():
+    if not labelled(scores):
         return {"threshold": info["threshold"], "cells": [], "labelled": False}, info
     cells = test_cells(scores, run.machine, threshold=info["threshold"], intervals=True)
     row = scores_by_machine(cells.assign(system=run.system, seed=run.seed))
@@ -152,8 +152,9 @@ def execute_run(run: RunSpec, context: dict) -> dict:
     """Run one grid cell from scratch: execute its notebook, then write its result file.
 
     A Dask task.  ``context``: ``data`` (each data set's identity per machine
-    type: ``{"dev": {machine: ...}, "eval": ...}``), ``threads`` (OpenMP threads of the run's kernel) and ``gpus`` (GPU
-    ids of a local cluster: the worker named ``i`` runs on ``gpus[i]``).
+    type: ``{"dev": {machine: ...}, "eval": ...}``), ``threads`` (OpenMP
+    threads of the run's kernel) and ``gpus`` (GPU ids of a local cluster: the
+    worker named ``i`` runs on ``gpus[i]``).
     Returns a dict: status, seconds, error.
     """
     started = datetime.now(timezone.utc)
@@ -311,14 +312,19 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
     return report
 
 
-#: Parameters that only say where the grid lives (the data and ground truth by their paths, the
-#: run's folders): a grid folder moved, or made on another machine and copied here, is still the
-#: same grid.  The data themselves are compared by their fingerprint.
-LOCATIONS = ("data", "runs", "cache", "ground_truth")
+#: Parameters that only say where the grid lives (the data by its path, the run's folders): a grid
+#: folder moved, or made on another machine and copied here, is still the same grid.  The data
+#: themselves are compared by their fingerprint.
+LOCATIONS = ("data", "runs", "cache")
 
 
 def _comparable(params: dict) -> dict:
-    return {k: v for k, v in json.loads(json.dumps(params)).items() if k not in LOCATIONS}
+    """A run's parameters without where things live; of the ground truth, whether there is any (an
+    evaluation run made without it has no metrics, and is not the run a grid with it asks for)."""
+    out = {k: v for k, v in json.loads(json.dumps(params)).items() if k not in LOCATIONS}
+    if "ground_truth" in out:
+        out["ground_truth"] = bool(out["ground_truth"])
+    return out
 
 
 def _still_valid(run: RunSpec, result: dict | None, identity: dict) -> bool:

@@ -33,7 +33,7 @@ from .metrics import gamma_threshold, official_score
 from .project import SUBMISSION_DIR, data_folder, default_cache_dir
 from .scoring import check_trained_sections, clip_scores
 from .submission import write_submission
-from .tables import cells, test_cells
+from .tables import cells, labelled, test_cells
 from .training import train
 from .windows import Inputs, load_inputs
 
@@ -79,7 +79,7 @@ class SystemRun:
     @property
     def labelled(self) -> bool:
         """Whether every test clip has a label (development data, or evaluation data with ground truth)."""
-        return bool(self.scores.loc[self.scores["split"] == "test", "label"].isin(("normal", "anomaly")).all())
+        return labelled(self.scores)
 
     def cells(self, *, decisions: bool = False, intervals: bool = False) -> pd.DataFrame:
         """AUC and pAUC of the run's labelled test clips, one row per (section, domain) cell;

@@ -61,6 +61,12 @@ def cells(scores: pd.DataFrame, *, where: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*CELL_KEYS, *METRICS])
 
 
+def labelled(scores: pd.DataFrame) -> bool:
+    """Whether every test clip of a run's ``scores.csv`` frame has a label (development data, or
+    evaluation data scored with its ground truth): only then can its metrics be computed."""
+    return bool(scores.loc[scores["split"] == "test", "label"].isin(("normal", "anomaly")).all())
+
+
 def test_cells(scores: pd.DataFrame, machine: str, *, threshold: float | None = None,
                intervals: bool = False) -> pd.DataFrame:
     """AUC and pAUC per (section, domain) cell of one run's ``scores.csv`` (its test rows).

@@ -433,3 +433,17 @@ def test_an_evaluation_run_without_ground_truth_writes_its_submission_and_no_sco
     assert not (out / "results.csv").exists()  # no development runs, no development table
     executed = nbformat.read(report.outcomes[0].run.notebook, as_version=4)
     assert any("have no labels" in str(o) for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_an_evaluation_run_made_without_ground_truth_is_not_kept_for_a_grid_with_it(tmp_path):
+    from asdlib.batch import _still_valid
+
+    grid = make_grid({"data": tmp_path, "dataset": "eval"})
+    without = expand(grid, tmp_path / "out", ["fan"])[0]
+    with_gt = expand(make_grid({**grid.as_dict(), "ground_truth": tmp_path / "gt"}), tmp_path / "out", ["fan"])[0]
+    moved = expand(make_grid({**grid.as_dict(), "ground_truth": tmp_path / "elsewhere"}), tmp_path / "o", ["fan"])[0]
+    identity = {"fingerprint": "sha256:x"}
+    made = {"parameters": dict(with_gt.params), "data": identity}
+    assert _still_valid(moved, made, identity)  # the ground truth moved: the same run
+    with pytest.raises(GridError, match="made with other parameters"):
+        _still_valid(without, made, identity)
