@@ -149,7 +149,7 @@ def check_classifiable(data_dir: str | Path, machines: Sequence[str]) -> None:
     if single:
         what = "; ".join(f"{m}: section {', '.join(s) or 'none'}" for m, s in single.items())
         raise LayoutError(f"{data_dir}: a section classifier (MobileNetV2, the framework) needs two or more "
-                          f"sections in a machine type's training clips, and these have one ({what})")
+                          f"sections in a machine type's training clips, and these have fewer ({what})")
 
 
 def pick_machine(data_dir: str | Path, machine: str, *, classifier: bool = False) -> str:
