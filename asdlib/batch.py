@@ -336,9 +336,13 @@ def _still_valid(run: RunSpec, result: dict | None, identity: dict) -> bool:
     if result is None:
         return False
     same_params = _comparable(result.get("parameters") or {}) == _comparable(dict(run.params))
-    same_data = result.get("data", {}).get("fingerprint") == identity["fingerprint"]
+    made_on = result.get("data", {})
+    # names and sizes, and for synthetic data the generator's version and seed: a newer generator
+    # writes files of the same names and sizes with other sounds in them
+    same_data = (made_on.get("fingerprint") == identity["fingerprint"]
+                 and made_on.get("synthetic") == identity.get("synthetic"))
     if not (same_params and same_data):
-        what = "parameters" if not same_params else "data (its files differ)"
+        what = "parameters" if not same_params else "data (its files differ, or another generator made them)"
         raise GridError(f"{run.folder}: this complete run was made with other {what} than the grid "
                         f"asks for; use another --out, or remove the run's folder to run it again")
     return True

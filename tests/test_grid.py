@@ -447,3 +447,16 @@ def test_an_evaluation_run_made_without_ground_truth_is_not_kept_for_a_grid_with
     assert _still_valid(moved, made, identity)  # the ground truth moved: the same run
     with pytest.raises(GridError, match="made with other parameters"):
         _still_valid(without, made, identity)
+
+
+def test_a_run_on_data_of_an_older_generator_is_not_kept(tmp_path):
+    """Synthetic data of another generator version has the same file names and sizes."""
+    from asdlib.batch import _still_valid
+
+    run = expand(make_grid({"data": tmp_path}), tmp_path / "out", ["fan"])[0]
+    old = {"fingerprint": "sha256:x", "synthetic": {"generator": "asdlib synth", "version": 2, "seed": 0}}
+    new = {**old, "synthetic": {**old["synthetic"], "version": 3}}
+    made = {"parameters": dict(run.params), "data": old}
+    assert _still_valid(run, made, old)
+    with pytest.raises(GridError, match="another generator made them"):
+        _still_valid(run, made, new)
