@@ -7,7 +7,7 @@ domains, as the official evaluator averages them), the source and target
 AUCs, the MobileNetV2's validation accuracy, and beside them the AUCs of
 the two baselines on the real DCASE 2021 evaluation set as the poster
 reports them (``asdlib.paper.challenge_table``).  Then the calibration
-checks of synthetic data version 3:
+checks of synthetic data version 4 (the targets of issue 14):
 
 * each baseline within 8 points of the real AUC per machine type;
 * the sign of (MobileNetV2 - AE) as on the real data, on at least 6 of 7 types;

@@ -31,11 +31,14 @@ from .machines import MODELS, Condition, Fault, section_offsets, section_step
 
 #: 2: per-type fault_scale (ToyCar's faults calibrated); 3: operating-point drift within a section,
 #: sections spaced as instances of one model, microphone/room shifts, factory backgrounds, faults
-#: that keep the machine's level, calibrated against the real data's baselines (book, "The data")
-SYNTH_VERSION = 3
+#: that keep the machine's level, calibrated against the real data's baselines (book, "The data");
+#: 4: version 3 with the pump's instances further apart (their stroke rates and flow noise), the
+#: gearbox and valve recorded further from the machine in their target domains (a per-type
+#: ``target_snr_drop``), the valve's faults stronger and its level lower (its clicks were clipped in
+#: two clips of three); the other types' clips are byte for byte those of version 3
+SYNTH_VERSION = 4
 MARKER = ".asdlib-synth.json"
 DEV_SECTIONS = ("00", "01", "02")
-TARGET_SNR_DROP = 4.0  # dB: the target domain's machine-to-background ratio, below the source's
 EVAL_SECTIONS = ("03", "04", "05")
 _SPLIT_ID = {("train", "normal"): 0, ("test", "normal"): 1, ("test", "anomaly"): 2,
              ("test", "unknown"): 3}
@@ -147,8 +150,8 @@ def section_setup(seed: int, machine: str, section: str) -> SectionSetup:
         target = replace(source, noise="B")
     # every target domain is recorded further from the machine (4 dB), a busier one 6 dB more
     return SectionSetup(instance=instance, shift=shift, conditions={"source": source, "target": target},
-                        snr_db={"source": snr, "target": snr - TARGET_SNR_DROP - (6 if shift == "noise" else 0)},
-                        gain=float(place.uniform(0.05, 0.1)))
+                        snr_db={"source": snr, "target": snr - model.target_snr_drop - (6 if shift == "noise" else 0)},
+                        gain=float(place.uniform(*model.gain)))
 
 
 @functools.lru_cache(maxsize=128)

@@ -1,4 +1,4 @@
-"""Sound models of the seven DCASE 2021 machine types (synthetic data version 3).
+"""Sound models of the seven DCASE 2021 machine types (synthetic data version 4).
 
 Each model draws a machine *instance* per section, renders a clip at an
 *operating point* (speed and load, which drift from clip to clip within a
@@ -89,6 +89,11 @@ class MachineModel:
     it; ``spread``: the step between section instances (relative); ``drift``:
     the clip-to-clip spread of speed and load within a section (relative);
     ``snr_db``: the range of machine-to-background ratios of the sections;
+    ``target_snr_drop``: how much further below its background every target
+    domain is recorded (dB; the microphone stands further from the machine);
+    ``gain``: the range of recording levels (RMS of a clip, before the
+    clip-to-clip variation; a machine with sharp clicks is recorded lower so
+    that its peaks are not clipped);
     ``shifts``: what the target domain of each section changes (cycled over
     the sections); ``speed_shift``: the target speeds a speed shift draws
     from (only slower ones for a type whose faults slow the machine: a
@@ -105,8 +110,10 @@ class MachineModel:
     spread: float = 0.15
     drift: float = 0.03
     snr_db: tuple[float, float] = (4.0, 10.0)
-    shifts: tuple[str, ...] = ("speed", "load", "room")
+    target_snr_drop: float = 4.0
     speed_shift: tuple[float, ...] = (0.75, 0.8, 1.2, 1.25)
+    gain: tuple[float, float] = (0.05, 0.1)
+    shifts: tuple[str, ...] = ("speed", "load", "room")
 
 
 def _mix(*parts: tuple[float, np.ndarray]) -> np.ndarray:
@@ -346,17 +353,18 @@ MODELS: dict[str, MachineModel] = {
                         fault_scale=0.9, spread=0.12, shifts=("load", "room", "noise")),
     "gearbox": MachineModel(_gearbox_instance, _gearbox_render,
                             {"tooth_crack": 0.35, "bearing": 0.35, "wear": 0.3}, fault_scale=0.35, spread=0.15,
-                            shifts=("load", "room", "noise")),
+                            target_snr_drop=8.0, shifts=("load", "room", "noise")),
     "pump": MachineModel(_pump_instance, _pump_render,
                          {"cavitation": 0.1, "leak": 0.1, "clogging": 0.3, "impeller_wear": 0.5},
-                         fault_scale=1.0, spread=0.12, snr_db=(8.0, 14.0), shifts=("room", "noise", "speed"),
+                         fault_scale=1.0, spread=0.2, snr_db=(8.0, 14.0), shifts=("room", "noise", "speed"),
                          speed_shift=(0.75, 0.8)),
     "slider": MachineModel(_slider_instance, _slider_render,
                            {"rail_damage": 0.1, "irregular": 0.45, "speed_drift": 0.45}, fault_scale=1.0,
                            spread=0.15, shifts=("noise", "room", "load")),
     "valve": MachineModel(_valve_instance, _valve_render,
                           {"leak": 0.25, "irregular": 0.25, "bouncing": 0.25, "resonance_shift": 0.25},
-                          fault_scale=0.15, spread=0.12, shifts=("speed", "load", "room")),
+                          fault_scale=0.4, spread=0.12, target_snr_drop=8.0, gain=(0.015, 0.03),
+                          shifts=("speed", "load", "room")),
     "ToyCar": MachineModel(_toycar_instance, _toycar_render,
                            {"tire_damage": 0.2, "bent_shaft": 0.2, "gear_damage": 0.3, "motor_damage": 0.3},
                            fault_scale=0.6, spread=0.12, shifts=("load", "room", "noise")),
