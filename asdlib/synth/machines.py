@@ -111,9 +111,9 @@ class MachineModel:
     drift: float = 0.03
     snr_db: tuple[float, float] = (4.0, 10.0)
     target_snr_drop: float = 4.0
-    speed_shift: tuple[float, ...] = (0.75, 0.8, 1.2, 1.25)
     gain: tuple[float, float] = (0.05, 0.1)
     shifts: tuple[str, ...] = ("speed", "load", "room")
+    speed_shift: tuple[float, ...] = (0.75, 0.8, 1.2, 1.25)
 
 
 def _mix(*parts: tuple[float, np.ndarray]) -> np.ndarray:
@@ -412,8 +412,9 @@ NORMAL = {
 
 def model_table() -> pd.DataFrame:
     """The sound models as a table: normal sound, faults (share of anomalous clips, group),
-    severity scale, step between section instances, clip-to-clip drift, machine-to-background ratio
-    and what each section's target domain shifts."""
+    severity scale, step between section instances, clip-to-clip drift, machine-to-background ratio,
+    how much further below its background the target domain is recorded, and what each section's
+    target domain shifts."""
     import pandas as pd
 
     rows = []
@@ -424,5 +425,6 @@ def model_table() -> pd.DataFrame:
         rows.append({"machine": name, "normal sound": NORMAL[name], "faults (share, group)": faults,
                      "severity scale": m.fault_scale, "section step": f"{100 * m.spread:.0f} %",
                      "drift": f"±{100 * m.drift:.0f} %", "SNR (dB)": f"{m.snr_db[0]:g}-{m.snr_db[1]:g}",
+                     "target SNR drop (dB)": f"{m.target_snr_drop:g}",
                      "target shifts (sections 00, 01, 02)": ", ".join(m.shifts)})
     return pd.DataFrame(rows).set_index("machine")
