@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from asdlib.analysis import loudness_aucs
+from asdlib.errors import AsdlibError
 from asdlib.layout import list_clips, machine_types
 from asdlib.metrics import hmean
 from asdlib.paper import COLUMNS, challenge_table
@@ -90,8 +91,11 @@ def main() -> None:
     jobs = [(data, m, name, config, out, args.out / "cache", args.device)
             for name, config in configs(args.settings, args.device).items() for m in machines]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(_run, jobs))
+    try:
+        with ProcessPoolExecutor(args.workers) as pool:
+            rows = list(pool.map(_run, jobs))
+    except AsdlibError as err:  # for example a run of OUT made on other data: one line, not a traceback
+        raise SystemExit(f"bench/calibrate.py: {err}") from None
     measured = pd.DataFrame(rows)
     real = challenge_table()
     table = []

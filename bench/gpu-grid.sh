@@ -10,6 +10,7 @@
 #
 #   run (device tool):  bash bench/gpu-grid.sh      with .whl carried beside the checkout
 #   BOOK_MACHINES=pump,valve COMPACT_MACHINES=gearbox  remake only these machine types' runs
+#   (COMPACT_MACHINES=none skips that grid)
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 WORKERS=${WORKERS:-14}

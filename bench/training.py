@@ -63,6 +63,16 @@ AE_LAYERS = [(640, 128), (128, 128), (128, 128), (128, 128), (128, 8),
              (8, 128), (128, 128), (128, 128), (128, 128), (128, 640)]
 
 
+def official_examples(model_kind: str, feats) -> torch.Tensor:
+    """The official baselines' training examples from the features, in memory: AE vectors of 5
+    frames every frame (N x 640), MobileNetV2 patches of 64 frames every 8 (N x 64 x 128)."""
+    if model_kind == "ae":
+        win = windows(feats, range(len(feats)), width=5, hop=1)
+        return gather(feats, win.starts, 5).reshape(len(win), -1)
+    win = windows(feats, range(len(feats)), width=64, hop=8)
+    return gather(feats, win.starts, 64)
+
+
 def matmul_ceiling(device, batch: int = 512, seconds: float = 5.0) -> tuple[float, float]:
     """Vectors per second that the AE's matrix products alone allow, and their GFLOP/s.
 
@@ -98,18 +108,19 @@ def matmul_ceiling(device, batch: int = 512, seconds: float = 5.0) -> tuple[floa
 def keras_python(given: str | None) -> str | None:
     """The Python that runs the Keras reference: ``given``, else this one if it has TensorFlow."""
     if given:
+        if not Path(given).is_file():
+            raise SystemExit(f"--keras-python {given}: no such file (a Python interpreter with TensorFlow)")
         return given
     return sys.executable if importlib.util.find_spec("tensorflow") is not None else None
 
 
 def keras_rates(python: str, feats, epochs: int) -> dict:
     """The official Keras training steps' rates (``bench/keras_reference.py``) on the same features."""
-    ae = windows(feats, range(len(feats)), width=5, hop=1)
-    mb = windows(feats, range(len(feats)), width=64, hop=8)
+    patches = official_examples("mbv2", feats)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "features.npz"
-        np.savez(path, ae=gather(feats, ae.starts, 5).reshape(len(ae), -1).numpy(),
-                 patches=gather(feats, mb.starts, 64).numpy(), labels=np.arange(len(mb)) % 3)
+        np.savez(path, ae=official_examples("ae", feats).numpy(), patches=patches.numpy(),
+                 labels=np.arange(len(patches)) % 3)
         done = subprocess.run([python, str(Path(__file__).with_name("keras_reference.py")), str(path),
                                "--epochs", str(epochs)], capture_output=True, text=True)
     if done.returncode != 0:
@@ -120,13 +131,10 @@ def keras_rates(python: str, feats, epochs: int) -> dict:
 def reference_rate(model_kind: str, feats, device, seconds: float = 8.0) -> float:
     """Examples per second of a plain port of the official training step."""
     torch.manual_seed(0)
+    data = official_examples(model_kind, feats).to(device)
     if model_kind == "ae":
-        win = windows(feats, range(len(feats)), width=5, hop=1)
-        data = gather(feats, win.starts, 5).reshape(len(win), -1).to(device)
         model, bs = AutoEncoder().to(device), 512
     else:
-        win = windows(feats, range(len(feats)), width=64, hop=8)
-        data = gather(feats, win.starts, 64).to(device)
         model, bs = mobilenet_v2(width_mult=0.5, num_classes=3).to(device), 32
     labels = torch.randint(0, 3, (len(data),), device=device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
