@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -148,19 +148,28 @@ def kernel_env(context: dict, worker: str | int | None = None) -> dict[str, str]
     return env
 
 
-def execute_run(run: RunSpec, context: dict) -> dict:
+def execute_run(run: RunSpec, context: dict, after: Any = None) -> dict:
     """Run one grid cell from scratch: execute its notebook, then write its result file.
 
     A Dask task.  ``context``: ``data`` (each data set's identity per machine
     type: ``{"dev": {machine: ...}, "eval": ...}``), ``threads`` (OpenMP
     threads of the run's kernel) and ``gpus`` (GPU ids of a local cluster: the
-    worker named ``i`` runs on ``gpus[i]``).
+    worker named ``i`` runs on ``gpus[i]``).  ``after``: the outcome of the
+    run named by ``run.model_from`` (a Dask dependency; unused).  A run with
+    ``model_from`` starts from a copy of that run's checkpoint, which the
+    notebook reuses when it is complete (the two differ in scoring fields
+    only); without one (that run failed) it trains its own.
     Returns a dict: status, seconds, error.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     shutil.rmtree(run.folder, ignore_errors=True)  # whatever an interrupted or failed attempt left
     run.folder.mkdir(parents=True)
+    if run.model_from:
+        trainer = replace(run, name=run.model_from, folder=run.folder.parent / run.model_from)
+        if trainer.checkpoint.is_file():
+            run.checkpoint.parent.mkdir(parents=True)
+            shutil.copy2(trainer.checkpoint, run.checkpoint)
     worker = None
     if context.get("gpus"):
         from distributed import get_worker
@@ -368,8 +377,11 @@ def _dispatch(todo: list[RunSpec], outcomes: dict[str, Outcome], grid: Grid, ide
         resources = None
         if gpus or any("GPU" in w.get("resources", {}) for w in client.scheduler_info()["workers"].values()):
             resources = {"GPU": 1}  # one run per GPU at a time
-        futures = {client.submit(execute_run, run, context, key=f"asdlib-run-{run.name}", pure=False,
-                                 resources=resources): run for run in todo}
+        futures, by_name = {}, {}
+        for run in sorted(todo, key=lambda r: bool(r.model_from)):  # the runs that train first
+            future = client.submit(execute_run, run, context, by_name.get(run.model_from),
+                                   key=f"asdlib-run-{run.name}", pure=False, resources=resources)
+            futures[future], by_name[run.name] = run, future
         bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress, file=sys.stdout)
         say = bar.write if progress else log
         try:

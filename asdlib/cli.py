@@ -6,6 +6,27 @@ import sys
 from pathlib import Path
 
 
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    """The scoring back end of a classifier (:mod:`asdlib.backends`)."""
+    from .config import BACKENDS
+
+    p.add_argument("--backend", choices=list(BACKENDS),
+                   help="how a classifier scores clips: its own log-odds (classifier, default) or a back end "
+                        "fitted on the training clips' embeddings (knn, mahalanobis, gmm); a trained model is "
+                        "reused, not trained again")
+    p.add_argument("--knn-k", type=int, help="neighbours of the knn back end (default 1)")
+    p.add_argument("--knn-metric", choices=["cosine", "euclidean"], help="distance of the knn back end "
+                                                                          "(default cosine)")
+    p.add_argument("--per-domain", action="store_const", const=True,
+                   help="mahalanobis, gmm: one model per section and domain, the nearer one scores")
+    p.add_argument("--gmm-components", type=int, help="components of the gmm back end (default 2)")
+
+
+def _backend(args: argparse.Namespace) -> dict:
+    return {"backend": args.backend, "knn_k": args.knn_k, "knn_metric": args.knn_metric,
+            "per_domain": args.per_domain, "gmm_components": args.gmm_components}
+
+
 def _machines(text: str | None) -> list[str] | None:
     return [m.strip() for m in text.split(",") if m.strip()] if text else None
 
@@ -64,7 +85,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
     config = baseline_config(args.system, epochs=args.epochs, seed=args.seed, score=args.score,
                              test_hop=args.test_hop, train_hop=args.train_hop, lr=args.lr,
-                             batch_size=args.batch_size)
+                             batch_size=args.batch_size, **_backend(args))
     data_dir = data_folder(args.data, args.dataset)
     machines = _machines(args.machines) or machine_types(data_dir)
     for machine in machines:
@@ -91,7 +112,7 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
 
     base = recipe_config(args.recipe, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                          train_hop=args.train_hop, test_hop=args.test_hop, temperature=args.temperature,
-                         select=args.select, score=args.score)
+                         select=args.select, score=args.score, **_backend(args))
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
@@ -240,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "baseline's)")
     p.add_argument("--test-hop", type=int, help="frames between scored patches (default: the official "
                                                 "baseline's)")
+    _add_backend_args(p)
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     p.add_argument("--cache", type=Path, help="log-mel cache folder (default: $ASDLIB_CACHE or ~/.cache/asdlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -269,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the authors' recipe's default)")
     p.add_argument("--score", choices=list(SCORES), help="clip score form (default: the recipe's, " + ", ".join(
         f"{k} {recipe_config(k).score}" for k in RECIPES) + ")")
+    _add_backend_args(p)
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     p.add_argument("--cache", type=Path, help="log-mel cache folder (default: $ASDLIB_CACHE or ~/.cache/asdlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

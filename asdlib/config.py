@@ -23,11 +23,16 @@ SCORES = ("log_odds", "official", "clamped")
 POOLINGS = ("avg", "meanmax")
 MEDIAN_FILTER = ("off", "both", "test")
 SELECT = ("last", "val", "test")
+#: How a classifier's clips are scored (:mod:`asdlib.backends`): its own section log-odds, or a
+#: distance of the clip's embedding to the training clips' embeddings.
+BACKENDS = ("classifier", "knn", "mahalanobis", "gmm")
 CHOICES = {"model": MODELS, "score": SCORES, "pooling": POOLINGS, "median_filter": MEDIAN_FILTER,
            "select": SELECT, "lr_step": ("epoch", "iteration"), "val_split": ("clips", "tail"),
            "frontend": ("clip", "chunk"), "init": ("torchvision", "xavier"),
-           "mf_mode": ("reflect", "mirror"), "mf_stage": ("logmel", "waveform")}
-SCORING_FIELDS = ("score", "test_hop", "score_batch", "threshold_hop")
+           "mf_mode": ("reflect", "mirror"), "mf_stage": ("logmel", "waveform"), "backend": BACKENDS,
+           "knn_metric": ("cosine", "euclidean")}
+SCORING_FIELDS = ("score", "test_hop", "score_batch", "threshold_hop", "backend", "knn_k", "knn_metric",
+                  "per_domain", "gmm_components")
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,24 @@ class TrainConfig:
         decision threshold is fitted to (0: ``test_hop``, the project; the
         official MobileNetV2 code fits it to its training patches, every 8
         frames).
+    backend : how a classifier's clips are scored (:mod:`asdlib.backends`):
+        ``"classifier"``, its own section log-odds (``score``; the poster and
+        the official baseline); or, fitted on the training clips' embeddings
+        (the mean over a clip's patches of the 1,280 pooled values) of the
+        clip's section, ``"knn"`` (mean distance to the ``knn_k`` nearest,
+        ``knn_metric`` ``"cosine"`` or ``"euclidean"``), ``"mahalanobis"``
+        (Ledoit-Wolf shrunk covariance) or ``"gmm"`` (negative log-likelihood
+        under a diagonal Gaussian mixture of ``gmm_components``).
+        ``per_domain``: the Mahalanobis and mixture models are fitted per
+        section and domain, and a clip's score is the smaller of its two
+        domains' (the DCASE 2023 baseline's "selective Mahalanobis").
+    spec_time_masks, spec_time_width, spec_freq_masks, spec_freq_width :
+        SpecAugment-style masking of the classifier's training patches
+        (:mod:`asdlib.augment`): that many bands of up to that many frames
+        (mel bins) each, set to the patch's mean; 0 masks: off (default).
+    mixup_alpha : mixup of the training patches (chunks, in the framework)
+        with mixed section targets, the weight drawn from Beta(alpha, alpha);
+        0: off (default).
     features : the log-mel parameters.
     """
 
@@ -174,6 +197,16 @@ class TrainConfig:
     score: str = "log_odds"
     score_batch: int = 1024
     threshold_hop: int = 0
+    backend: str = "classifier"
+    knn_k: int = 1
+    knn_metric: str = "cosine"
+    per_domain: bool = False
+    gmm_components: int = 2
+    spec_time_masks: int = 0
+    spec_time_width: int = 8
+    spec_freq_masks: int = 0
+    spec_freq_width: int = 16
+    mixup_alpha: float = 0.0
     features: FeatureConfig = field(default_factory=FeatureConfig)
 
     def __post_init__(self):
@@ -194,8 +227,15 @@ class TrainConfig:
                               f"and {self.temperature}")
         if self.mf_kernel < 1 or self.mf_kernel % 2 == 0:
             raise ConfigError(f"mf_kernel must be an odd number of frames, got {self.mf_kernel}")
+        if self.model == "ae" and (self.backend != "classifier" or self.augmented):
+            raise ConfigError("the AE baseline scores by its reconstruction error and trains on plain "
+                              "vectors: backend, SpecAugment and mixup are for the classifiers")
+        if min(self.spec_time_masks, self.spec_freq_masks) < 0 or self.mixup_alpha < 0:
+            raise ConfigError(f"spec_time_masks, spec_freq_masks and mixup_alpha must be >= 0, got "
+                              f"{self.spec_time_masks}, {self.spec_freq_masks} and {self.mixup_alpha}")
         for name in ("epochs", "batch_size", "ae_frames", "patch_frames", "train_hop", "test_hop",
-                     "score_batch", "proj_dim"):
+                     "score_batch", "proj_dim", "knn_k", "gmm_components", "spec_time_width",
+                     "spec_freq_width"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.threshold_hop < 0:
@@ -241,6 +281,11 @@ class TrainConfig:
         return replace(self, **changes)
 
     # -------------------------------------------------------------- derived
+
+    @property
+    def augmented(self) -> bool:
+        """Whether training batches are augmented (SpecAugment masks or mixup)."""
+        return self.spec_time_masks > 0 or self.spec_freq_masks > 0 or self.mixup_alpha > 0
 
     @property
     def threshold_patch_hop(self) -> int:

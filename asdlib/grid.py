@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -40,7 +40,8 @@ import yaml
 from .recipes import SYSTEMS, system_config
 from .errors import GridError, NotebookError
 from .notebooks import check_parameters, notebook_parameters
-from .project import ROOT, slug
+from .config import SCORING_FIELDS
+from .project import ROOT, run_folder, slug
 
 DEFAULT_NOTEBOOK = ROOT / "notebooks" / "08_run.ipynb"
 #: Keys of a grid file.
@@ -92,6 +93,7 @@ class RunSpec:
     params: Mapping[str, Any]
     folder: Path
     dataset: str = "dev"  # "dev" or "eval": whose train/ trains the model and whose tests it scores
+    model_from: str = ""  # a run of the grid that trains the same model: its checkpoint is reused
 
     @property
     def label(self) -> str:
@@ -107,6 +109,11 @@ class RunSpec:
     def work(self) -> Path:
         """The ``runs`` folder given to the notebook: model, scores and submission files."""
         return self.folder / "work"
+
+    @property
+    def checkpoint(self) -> Path:
+        """Where the run's notebook keeps its trained model (:func:`asdlib.project.run_folder`)."""
+        return run_folder(self.work, self.system, self.seed) / self.dataset / self.machine / "model.pt"
 
 
 def read_result(run: RunSpec) -> dict | None:
@@ -280,7 +287,29 @@ def expand(grid: Grid, out: str | Path, machines: Sequence[str]) -> list[RunSpec
                             params.update(dataset="eval", ground_truth=str(truth) if truth else "")
                         runs.append(RunSpec(name=name, machine=machine, system=system, seed=seed,
                                             override=label, params=params, folder=folder, dataset=dataset))
-    return runs
+    return share_models(runs)
+
+
+def _training_key(run: RunSpec) -> str:
+    """What decides a run's trained model: its parameters less its folders, progress and the
+    configuration's scoring fields (:data:`asdlib.config.SCORING_FIELDS`)."""
+    params = {k: v for k, v in run.params.items() if k not in ("runs", "progress")}
+    config = params.get("config") or {}
+    params["config"] = {k: v for k, v in config.items() if k not in SCORING_FIELDS}
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def share_models(runs: Sequence[RunSpec]) -> list[RunSpec]:
+    """The runs, each that trains the same model as an earlier one (overrides that only change how
+    clips are scored, e.g. ``{config: {backend: knn}}``) marked to reuse that run's checkpoint
+    (``model_from``) instead of training it again."""
+    first: dict[str, str] = {}
+    out = []
+    for run in runs:
+        key = _training_key(run)
+        trainer = first.setdefault(key, run.name)
+        out.append(replace(run, model_from="" if trainer == run.name else trainer))
+    return out
 
 
 def check(grid: Grid, runs: Sequence[RunSpec], machines_found: Sequence[str] | None) -> None:

@@ -31,16 +31,12 @@ from .config import TrainConfig
 from .layout import label_from_ground_truth, list_clips, sections
 from .metrics import gamma_threshold, official_score
 from .project import SUBMISSION_DIR, data_folder, default_cache_dir
+from .backends import backend_scores
 from .scoring import check_trained_sections, clip_scores
 from .submission import write_submission
-from .tables import cells, labelled, test_cells
+from .tables import cells, clip_frame, labelled, test_cells
 from .training import train
 from .windows import Inputs, load_inputs
-
-def clip_frame(clips, scores: np.ndarray) -> pd.DataFrame:
-    """One row per clip: name, split, section, domain, label and score (what ``scores.csv`` holds)."""
-    return pd.DataFrame([{"name": c.name, "split": c.split, "section": c.section,
-                          "domain": c.domain, "label": c.label, "score": s} for c, s in zip(clips, scores)])
 
 
 def _test_set_score(machine, trained_sections, config, test_feats, device):
@@ -99,9 +95,9 @@ def same_experiment(folder: str | Path, config: TrainConfig) -> bool:
 
     False when the folder holds no complete run, or a run of another configuration.
     """
-    try:
-        made = json.loads((Path(folder) / "run.json").read_text())["config"]
-    except (OSError, ValueError, KeyError, TypeError):
+    try:  # a run made before a field existed holds that field's default
+        made = TrainConfig.from_dict(json.loads((Path(folder) / "run.json").read_text())["config"]).as_dict()
+    except (OSError, ValueError, KeyError, TypeError):  # ConfigError is a ValueError
         return False
     wanted = config.as_dict()
     return {k: v for k, v in made.items() if k not in NOT_THE_EXPERIMENT} == \
@@ -143,10 +139,8 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
     check_trained_sections(trained, test_clips)  # before any scoring work, for every system
     write_text_atomic(folder / "history.csv", trained.history.to_csv(index=False))
 
-    train_scores = clip_scores(trained, train_feats, device=device, progress=progress,
-                               desc=f"scoring {machine} train", hop=config.threshold_hop or None)
-    test_scores = clip_scores(trained, test_feats, device=device, progress=progress,
-                              desc=f"scoring {machine} test")
+    train_scores, test_scores = backend_scores(trained, train_feats, test_feats, device=device,
+                                               progress=progress)
     threshold = gamma_threshold(train_scores)
     submission = write_submission(Path(out_dir) / dataset / SUBMISSION_DIR, test_clips, test_scores,
                                   threshold)

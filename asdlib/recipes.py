@@ -200,20 +200,28 @@ SETTINGS = {s.name: s for s in (
 )}
 
 
-def system_configs(settings: str = "paper", *, recipe: str | None = None, **overrides) -> dict[str, TrainConfig]:
+def system_configs(settings: str = "paper", *, recipe: str | None = None, only: str | None = None,
+                   **overrides) -> dict[str, TrainConfig]:
     """Every system of :data:`SYSTEMS` under named settings (:data:`SETTINGS`), in that order.
 
     ``recipe``: the ablation's recipe (default: the settings'); ``overrides``
-    (None keeps the settings' value) apply to every system, e.g. ``seed``.
+    (None keeps the settings' value) apply to every system, e.g. ``seed``;
+    ``only``: build that system's configuration alone (an override that only
+    a classifier takes, such as ``backend``, is then not refused for the AE).
     """
     if settings not in SETTINGS:
         raise ConfigError(f"unknown settings {settings!r}; choose one of {', '.join(SETTINGS)}")
     named = SETTINGS[settings]
     recipe = recipe or named.recipe
     extra = _changes(overrides)
-    return {"AE baseline": baseline_config("ae", **{**named.ae, **extra}),
-            "MBv2 baseline": baseline_config("mbv2", **{**named.mbv2, **extra}),
-            **recipe_variants(recipe, **{**named.framework, **extra})}
+    out = {}
+    if only in (None, "AE baseline"):
+        out["AE baseline"] = baseline_config("ae", **{**named.ae, **extra})
+    if only in (None, "MBv2 baseline"):
+        out["MBv2 baseline"] = baseline_config("mbv2", **{**named.mbv2, **extra})
+    if only is None or only in VARIANTS:
+        out.update(recipe_variants(recipe, **{**named.framework, **extra}))
+    return out
 
 
 def system_config(system: str, settings: str = "paper", *, seed: int = 0, recipe: str | None = None,
@@ -225,7 +233,7 @@ def system_config(system: str, settings: str = "paper", *, seed: int = 0, recipe
     """
     if system not in SYSTEMS:
         raise ConfigError(f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)}")
-    return system_configs(settings, recipe=recipe or None, seed=seed,
+    return system_configs(settings, recipe=recipe or None, only=system, seed=seed,
                           **check_overrides(overrides or {}))[system]
 
 

@@ -164,3 +164,15 @@ def clip_scores(trained: Trained, feats: CachedFeatures | Inputs, *, device: str
             sec = torch.from_numpy(section_of[clip]).to(x.device)
             return section_log_odds(model(x), sec, form=config.score)
     return clip_means(trained, feats, per_window, device=device, progress=progress, desc=desc, hop=hop)
+
+
+def clip_embeddings(trained: Trained, feats: CachedFeatures | Inputs, *, device: str | torch.device | None = None,
+                    progress: bool = True, desc: str = "embedding", hop: int | None = None) -> np.ndarray:
+    """The mean over each clip's scored patches of the classifier's pooled embedding (the 1,280
+    values its last layer reads), shape=(n_clips, 1280), float64: what :mod:`asdlib.backends` fits."""
+    if trained.config.model == "ae":
+        raise ValueError("the autoencoder has no section classifier and no embedding to score")
+
+    def per_window(model, x, clip):
+        return model.embed(x)
+    return clip_means(trained, feats, per_window, device=device, progress=progress, desc=desc, hop=hop)

@@ -32,6 +32,12 @@ VALUES = ("score", "source", "target", "AUC", "pAUC")
 CELL_KEYS = ("machine", "section", "domain")
 
 
+def clip_frame(clips, scores: np.ndarray) -> pd.DataFrame:
+    """One row per clip: name, split, section, domain, label and score (what ``scores.csv`` holds)."""
+    return pd.DataFrame([{"name": c.name, "split": c.split, "section": c.section,
+                          "domain": c.domain, "label": c.label, "score": s} for c, s in zip(clips, scores)])
+
+
 def cells(scores: pd.DataFrame, *, where: str = "") -> pd.DataFrame:
     """The official metrics of every (machine type, section, domain) cell of some scored test clips.
 

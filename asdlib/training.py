@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .augment import Mix, augment_batch
 from .cache import CachedFeatures
 from .checkpoint import (Checkpoint, CheckpointError, Trained, build_model, cpu_state, history_frame,
                          load_checkpoint, pick_device, save_checkpoint, scoring_part, trained_from)
@@ -43,10 +44,12 @@ MODEL_NAMES = {"ae": "AE", "mbv2": "MobileNetV2", "contrastive": "AE+CNN"}
 
 
 def _batch_loss(model, config: TrainConfig, x: torch.Tensor, x_cnn: torch.Tensor | None,
-                y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+                y: torch.Tensor | None, mix: Mix | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch, and its parts for the history (sums over the batch).
 
-    ``x_cnn`` is the median-filtered batch when the CNN's input is filtered.
+    ``x_cnn`` is what the CNN reads when it differs from ``x`` (the
+    median-filtered or masked batch); ``mix``: the batch was mixed up, and
+    the loss mixes the cross-entropies of both targets.
     """
     n = len(x)
     if config.model == "ae":
@@ -55,11 +58,15 @@ def _batch_loss(model, config: TrainConfig, x: torch.Tensor, x_cnn: torch.Tensor
     if config.model == "mbv2":
         logits = model(x if x_cnn is None else x_cnn)
         loss = F.cross_entropy(logits, y)
+        if mix is not None:
+            loss = mix.lam * loss + (1.0 - mix.lam) * F.cross_entropy(logits, mix.partner)
         correct = (logits.argmax(dim=1) == y).sum()
         return loss, {"loss": float(loss.detach()) * n, "accuracy": float(correct)}
     recon, logits, p, u = model(x, x_cnn)
     mse = (recon - x.reshape(n, -1)).square().mean()
     ce = F.cross_entropy(logits, y)
+    if mix is not None:
+        ce = mix.lam * ce + (1.0 - mix.lam) * F.cross_entropy(logits, mix.partner)
     cl = (nt_xent(p, u, temperature=config.temperature, normalize=config.cl_normalize) if n > 1
           else recon.new_zeros(()))
     loss = mse + ce + config.cl_weight * cl
@@ -103,7 +110,10 @@ def _run_epoch(model, config, data: _Data, win: Windows, order, device, *, optim
             idx = order[b:b + config.batch_size]
             x, x_cnn = data.inputs.batch(win.starts[idx], device)
             y = None if config.model == "ae" else torch.from_numpy(data.targets[win.clip[idx]]).to(device)
-            loss, parts = _batch_loss(model, config, x, x_cnn, y)
+            mix = None
+            if training:
+                x, x_cnn, mix = augment_batch(config, x, x_cnn, y, epoch=epoch, step=step)
+            loss, parts = _batch_loss(model, config, x, x_cnn, y, mix)
             if training:
                 for group in optimizer.param_groups:
                     group["lr"] = config.learning_rate(epoch, step, steps)

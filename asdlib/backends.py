@@ -1,0 +1,297 @@
+"""Inlier back ends: scoring a trained classifier's clips by their embeddings instead of its log-odds.
+
+Beyond the poster.  Every DCASE Task 2 edition after 2021 was won by
+systems that keep a section classifier like the poster's but score a clip
+by how far its embedding lies from the embeddings of the normal training
+clips.  Here any trained CNN (the MobileNetV2 baseline and every ablation
+row) can be scored so, without retraining (``backend`` and its parameters
+are scoring fields of :class:`asdlib.config.TrainConfig`):
+
+* a clip's **embedding** is the mean, over the patches scoring cuts from
+  it (every ``test_hop`` frames, median-filtered under "+MF"), of the
+  1,280 pooled values the classifier reads
+  (:func:`asdlib.scoring.clip_embeddings`);
+* each back end is **fitted per section on the training clips' embeddings
+  only** (both domains; no test clip, no label), and a test clip is scored
+  against its own section's model:
+
+  - ``"knn"``: the mean distance to the ``knn_k`` nearest training
+    embeddings, cosine (``1 - cos``) or Euclidean (``knn_metric``);
+  - ``"mahalanobis"``: the Mahalanobis distance to the section's mean
+    under the Ledoit-Wolf shrunk covariance (scikit-learn's ``LedoitWolf``:
+    1,280 values and a few hundred clips need the shrinkage);
+  - ``"gmm"``: the negative log-likelihood under a Gaussian mixture of
+    ``gmm_components`` components with diagonal covariances (scikit-learn,
+    seeded by the run's seed), whose variances get a floor of 1 % of the
+    section's mean variance (:data:`GMM_FLOOR`: many pooled channels barely
+    move over the normal clips, and a vanishing variance would let them
+    decide every score);
+  - ``per_domain``: the Mahalanobis and mixture models are fitted per
+    section and domain, and a clip's score is the smaller of the two
+    (DCASE 2023's "selective Mahalanobis": the score needs no domain label);
+    a domain with a single training clip is left out.
+
+* the training clips' own scores, to which the decision threshold is
+  fitted, are leave-one-out for the k-NN (a clip is not its own
+  neighbour) and in-sample for the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .cache import CachedFeatures
+from .checkpoint import Trained
+from .config import TrainConfig
+from .errors import ConfigError
+from .scoring import clip_embeddings, clip_scores
+from .tables import clip_frame, scores_by_machine, test_cells
+from .windows import Inputs
+
+#: How the book names each back end.
+BACKEND_NAMES = {"classifier": "log-odds", "knn": "kNN", "mahalanobis": "Mahalanobis", "gmm": "GMM"}
+#: The mixture's variance floor, as a share of the mean variance of the section's embeddings.
+GMM_FLOOR = 0.01
+
+
+# ---------------------------------------------------------------- distances
+
+
+def pairwise_distances(query: np.ndarray, ref: np.ndarray, metric: str = "cosine") -> np.ndarray:
+    """Distances between rows, shape=(len(query), len(ref)): ``1 - cos`` or Euclidean."""
+    query, ref = np.asarray(query, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if metric == "cosine":
+        def unit(a):
+            norm = np.linalg.norm(a, axis=1, keepdims=True)
+            return a / np.where(norm > 0, norm, 1.0)
+        return 1.0 - unit(query) @ unit(ref).T
+    if metric == "euclidean":
+        sq = (query ** 2).sum(1)[:, None] + (ref ** 2).sum(1)[None, :] - 2.0 * query @ ref.T
+        return np.sqrt(np.maximum(sq, 0.0))
+    raise ConfigError(f"knn_metric must be 'cosine' or 'euclidean', got {metric!r}")
+
+
+def knn_score(query: np.ndarray, ref: np.ndarray, *, k: int = 1, metric: str = "cosine",
+              leave_out: np.ndarray | None = None) -> np.ndarray:
+    """The mean distance of each query row to its ``k`` nearest rows of ``ref``.
+
+    ``leave_out``: for each query row, the index of a ``ref`` row it may not
+    use (itself, when the queries are the reference: leave-one-out); k is
+    then at most ``len(ref) - 1``, and a single reference row scores 0.
+    """
+    d = pairwise_distances(query, ref, metric)
+    available = len(ref) - (leave_out is not None)
+    if available < 1:
+        return np.zeros(len(query))
+    if leave_out is not None:
+        d[np.arange(len(query)), leave_out] = np.inf
+    k = min(k, available)
+    return np.sort(d, axis=1)[:, :k].mean(axis=1)
+
+
+@dataclass
+class Gaussian:
+    """One Gaussian of the Mahalanobis back end: mean and (shrunk) precision matrix."""
+
+    mean: np.ndarray
+    precision: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> "Gaussian":
+        from sklearn.covariance import LedoitWolf
+
+        lw = LedoitWolf().fit(x)
+        return cls(mean=lw.location_, precision=lw.precision_)
+
+    def distance(self, x: np.ndarray) -> np.ndarray:
+        d = np.asarray(x, dtype=np.float64) - self.mean
+        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, self.precision, d), 0.0))
+
+
+def _mixture(x: np.ndarray, components: int, seed: int):
+    from sklearn.mixture import GaussianMixture
+
+    floor = GMM_FLOOR * float(x.var(axis=0).mean()) if len(x) > 1 else 1e-6
+    return GaussianMixture(n_components=min(components, len(x)), covariance_type="diag",
+                           reg_covar=max(floor, 1e-12), random_state=seed).fit(x)
+
+
+# ---------------------------------------------------------------- fitting
+
+
+@dataclass
+class Fitted:
+    """A back end fitted on one machine type's training embeddings, one model per section (and domain)."""
+
+    config: TrainConfig
+    train: np.ndarray  # the training embeddings, (n, dim)
+    sections: np.ndarray  # each training clip's section
+    models: dict  # (section, domain or None) -> Gaussian, mixture or the rows of `train` (k-NN)
+
+    def score(self, emb: np.ndarray, sections: Sequence[str], *, training: bool = False) -> np.ndarray:
+        """The anomaly score of each embedding (higher: more anomalous) against its section's model.
+
+        ``training``: ``emb`` are the training embeddings themselves, in the
+        order they were fitted (the k-NN leaves each clip out of its own
+        neighbours).
+        """
+        emb, sections = np.asarray(emb, dtype=np.float64), np.asarray(sections)
+        out = np.full(len(emb), np.nan)
+        c = self.config
+        for section in np.unique(sections):
+            rows = np.flatnonzero(sections == section)
+            groups = [key for key in self.models if key[0] == section]
+            if not groups:
+                raise ConfigError(f"section {section} has no training clip to fit the {c.backend} back end on")
+            if c.backend == "knn":
+                ref = self.models[groups[0]]
+                leave = None
+                if training:
+                    leave = np.searchsorted(np.flatnonzero(self.sections == section), rows)
+                out[rows] = knn_score(emb[rows], self.train[ref], k=c.knn_k, metric=c.knn_metric,
+                                      leave_out=leave)
+            elif c.backend == "mahalanobis":
+                out[rows] = np.min([self.models[g].distance(emb[rows]) for g in groups], axis=0)
+            else:
+                out[rows] = np.min([-self.models[g].score_samples(emb[rows]) for g in groups], axis=0)
+        return out
+
+
+def fit_backend(config: TrainConfig, train: np.ndarray, sections: Sequence[str],
+                domains: Sequence[str]) -> Fitted:
+    """Fit ``config.backend`` on the training clips' embeddings, per section (and domain)."""
+    if config.backend == "classifier":
+        raise ConfigError("backend 'classifier' scores with the network's own log-odds; nothing to fit")
+    train = np.asarray(train, dtype=np.float64)
+    sections, domains = np.asarray(sections), np.asarray(domains)
+    models: dict = {}
+    for section in dict.fromkeys(sections):
+        rows = np.flatnonzero(sections == section)
+        if config.backend == "knn":
+            models[(section, None)] = rows
+            continue
+        groups = ({d: rows[domains[rows] == d] for d in dict.fromkeys(domains[rows])}
+                  if config.per_domain else {None: rows})
+        groups = {d: r for d, r in groups.items() if len(r) >= 2} or ({None: rows} if len(rows) >= 2 else {})
+        if not groups:
+            raise ConfigError(f"section {section}: the {config.backend} back end needs two training clips "
+                              f"or more, found {len(rows)}")
+        for d, r in groups.items():
+            models[(section, d)] = (Gaussian.fit(train[r]) if config.backend == "mahalanobis"
+                                    else _mixture(train[r], config.gmm_components, config.seed))
+    return Fitted(config=config, train=train, sections=sections, models=models)
+
+
+# ---------------------------------------------------------------- a trained run, scored
+
+
+@dataclass
+class Embeddings:
+    """The clip embeddings of one trained classifier on its machine type's training and test clips."""
+
+    trained: Trained
+    train: np.ndarray
+    test: np.ndarray
+    train_clips: list
+    test_clips: list
+
+    @classmethod
+    def of(cls, trained: Trained, train_feats: CachedFeatures | Inputs, test_feats: CachedFeatures | Inputs, *,
+           device: str | torch.device | None = None, progress: bool = True) -> "Embeddings":
+        def clips(f):
+            return list((f.feats if isinstance(f, Inputs) else f).clips)
+        return cls(trained=trained,
+                   train=clip_embeddings(trained, train_feats, device=device, progress=progress,
+                                         desc=f"embedding {trained.machine} train"),
+                   test=clip_embeddings(trained, test_feats, device=device, progress=progress,
+                                        desc=f"embedding {trained.machine} test"),
+                   train_clips=clips(train_feats), test_clips=clips(test_feats))
+
+    def scores(self, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+        """The training and test clips' scores under ``config``'s back end (not ``"classifier"``)."""
+        fitted = fit_backend(config, self.train, [c.section for c in self.train_clips],
+                             [c.domain for c in self.train_clips])
+        return (fitted.score(self.train, [c.section for c in self.train_clips], training=True),
+                fitted.score(self.test, [c.section for c in self.test_clips]))
+
+
+def backend_scores(trained: Trained, train_feats: CachedFeatures | Inputs, test_feats: CachedFeatures | Inputs,
+                   *, device: str | torch.device | None = None, progress: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The training and test clips' scores of a trained network under its configuration's back end.
+
+    ``"classifier"`` (and the autoencoder): :func:`asdlib.scoring.clip_scores`,
+    the training clips every ``threshold_hop`` frames; otherwise the back end
+    fitted on the training clips' embeddings.
+    """
+    config = trained.config
+    if config.backend == "classifier":
+        return (clip_scores(trained, train_feats, device=device, progress=progress,
+                            desc=f"scoring {trained.machine} train", hop=config.threshold_hop or None),
+                clip_scores(trained, test_feats, device=device, progress=progress,
+                            desc=f"scoring {trained.machine} test"))
+    return Embeddings.of(trained, train_feats, test_feats, device=device, progress=progress).scores(config)
+
+
+def check_backends(backends: Mapping[str, Mapping]) -> None:
+    """Refuse a named back end whose fields are not all scoring fields: a back end never changes the
+    trained weights."""
+    from .config import SCORING_FIELDS
+
+    for name, fields in backends.items():
+        extra = sorted(set(fields) - set(SCORING_FIELDS))
+        if extra:
+            raise ConfigError(f"back end {name!r}: {', '.join(extra)} are not scoring fields (those are "
+                              f"{', '.join(SCORING_FIELDS)})")
+        TrainConfig(model="mbv2", **fields)  # a bad value is named now, not after the training
+
+
+def compare_backends(runs: Mapping[str, Mapping[str, "Embeddings"]], backends: Mapping[str, Mapping],
+                     *, seed: int = 0, classifier: Mapping[str, Mapping[str, np.ndarray]] | None = None
+                     ) -> pd.DataFrame:
+    """Every back end on every run: one row per (system, back end, machine type), in percent.
+
+    ``runs``: system -> machine type -> the run's :class:`Embeddings`;
+    ``backends``: a name -> the scoring fields that make it (e.g.
+    ``{"kNN, cosine": {"backend": "knn"}}``); ``classifier``: system ->
+    machine type -> the test clips' log-odds scores, shown as the back end
+    ``"log-odds"``.  The columns are those of
+    :func:`asdlib.tables.scores_by_machine` (score, source, target, AUC,
+    pAUC) with ``backend``; the official score over the machine types is
+    the row with machine ``"Score"``.
+    """
+    check_backends(backends)
+    cells = []
+    for system, by_machine in runs.items():
+        for machine, emb in by_machine.items():
+            scored = {}
+            if classifier is not None:
+                scored[BACKEND_NAMES["classifier"]] = classifier[system][machine]
+            for name, fields in backends.items():
+                scored[name] = emb.scores(emb.trained.config.replace(**fields))[1]
+            for name, s in scored.items():
+                cells.append(test_cells(clip_frame(emb.test_clips, s), machine).assign(system=system, backend=name, seed=seed))
+    cells = pd.concat(cells, ignore_index=True)
+    tables = [scores_by_machine(g).assign(backend=b)
+              for b, g in cells.groupby("backend", sort=False)]
+    return pd.concat(tables, ignore_index=True)[["system", "backend", "machine", "score", "source", "target",
+                                                 "AUC", "pAUC"]]
+
+
+def run_embeddings(trained: Trained, data_root, *, dataset: str = "dev", cache_dir=None,
+                   device: str | torch.device | None = None, progress: bool = True) -> Embeddings:
+    """The :class:`Embeddings` of a trained classifier on its machine type's training and test clips of
+    ``dataset`` under ``data_root`` (the log-mel cache is the one the run read)."""
+    from .layout import list_clips
+    from .project import data_folder, default_cache_dir
+    from .windows import load_inputs
+
+    data_dir = data_folder(data_root, dataset)
+    cache_dir = cache_dir or default_cache_dir()
+    feats = [load_inputs(list_clips(data_dir, trained.machine, split=split), cache_dir, trained.config,
+                         device=device or "cpu", progress=progress) for split in ("train", "test")]
+    return Embeddings.of(trained, *feats, device=device, progress=progress)
