@@ -48,7 +48,7 @@ from .cache import CachedFeatures
 from .checkpoint import Trained
 from .config import TrainConfig
 from .errors import ConfigError
-from .scoring import clip_embeddings, clip_scores
+from .scoring import check_trained_sections, clip_embeddings, clip_means, clip_scores, section_log_odds
 from .tables import clip_frame, scores_by_machine, test_cells
 from .windows import Inputs
 
@@ -191,25 +191,39 @@ def fit_backend(config: TrainConfig, train: np.ndarray, sections: Sequence[str],
 
 @dataclass
 class Embeddings:
-    """The clip embeddings of one trained classifier on its machine type's training and test clips."""
+    """The clip embeddings of one trained classifier on its machine type's training and test clips,
+    and its test clips' own log-odds scores (``config.score``), from the same pass."""
 
     trained: Trained
     train: np.ndarray
     test: np.ndarray
     train_clips: list
     test_clips: list
+    log_odds: np.ndarray
 
     @classmethod
     def of(cls, trained: Trained, train_feats: CachedFeatures | Inputs, test_feats: CachedFeatures | Inputs, *,
            device: str | torch.device | None = None, progress: bool = True) -> "Embeddings":
         def clips(f):
             return list((f.feats if isinstance(f, Inputs) else f).clips)
+        test_clips = clips(test_feats)
+        check_trained_sections(trained, test_clips)
+        index = {s: i for i, s in enumerate(trained.sections)}
+        section_of = np.array([index[c.section] for c in test_clips], dtype=np.int64)
+        form = trained.config.score
+
+        def both(model, x, clip):  # the network's forward pass, split where the embedding is
+            emb = model.embed(x)
+            sec = torch.from_numpy(section_of[clip]).to(x.device)
+            return torch.cat([section_log_odds(model.classify(emb), sec, form=form)[:, None], emb.double()],
+                             dim=1)
+        test = clip_means(trained, test_feats, both, device=device, progress=progress,
+                          desc=f"embedding {trained.machine} test")
         return cls(trained=trained,
                    train=clip_embeddings(trained, train_feats, device=device, progress=progress,
                                          desc=f"embedding {trained.machine} train"),
-                   test=clip_embeddings(trained, test_feats, device=device, progress=progress,
-                                        desc=f"embedding {trained.machine} test"),
-                   train_clips=clips(train_feats), test_clips=clips(test_feats))
+                   test=test[:, 1:], train_clips=clips(train_feats), test_clips=test_clips,
+                   log_odds=test[:, 0])
 
     def scores(self, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
         """The training and test clips' scores under ``config``'s back end (not ``"classifier"``)."""
@@ -251,15 +265,13 @@ def check_backends(backends: Mapping[str, Mapping]) -> None:
 
 
 def compare_backends(runs: Mapping[str, Mapping[str, "Embeddings"]], backends: Mapping[str, Mapping],
-                     *, seed: int = 0, classifier: Mapping[str, Mapping[str, np.ndarray]] | None = None
-                     ) -> pd.DataFrame:
+                     *, seed: int = 0) -> pd.DataFrame:
     """Every back end on every run: one row per (system, back end, machine type), in percent.
 
     ``runs``: system -> machine type -> the run's :class:`Embeddings`;
     ``backends``: a name -> the scoring fields that make it (e.g.
-    ``{"kNN, cosine": {"backend": "knn"}}``); ``classifier``: system ->
-    machine type -> the test clips' log-odds scores, shown as the back end
-    ``"log-odds"``.  The columns are those of
+    ``{"kNN, cosine": {"backend": "knn"}}``); each run's own log-odds come
+    first, as the back end ``"log-odds"``.  The columns are those of
     :func:`asdlib.tables.scores_by_machine` (score, source, target, AUC,
     pAUC) with ``backend``; the official score over the machine types is
     the row with machine ``"Score"``.
@@ -268,30 +280,14 @@ def compare_backends(runs: Mapping[str, Mapping[str, "Embeddings"]], backends: M
     cells = []
     for system, by_machine in runs.items():
         for machine, emb in by_machine.items():
-            scored = {}
-            if classifier is not None:
-                scored[BACKEND_NAMES["classifier"]] = classifier[system][machine]
+            scored = {BACKEND_NAMES["classifier"]: emb.log_odds}
             for name, fields in backends.items():
                 scored[name] = emb.scores(emb.trained.config.replace(**fields))[1]
             for name, s in scored.items():
-                cells.append(test_cells(clip_frame(emb.test_clips, s), machine).assign(system=system, backend=name, seed=seed))
+                cells.append(test_cells(clip_frame(emb.test_clips, s), machine)
+                             .assign(system=system, backend=name, seed=seed))
     cells = pd.concat(cells, ignore_index=True)
     tables = [scores_by_machine(g).assign(backend=b)
               for b, g in cells.groupby("backend", sort=False)]
     return pd.concat(tables, ignore_index=True)[["system", "backend", "machine", "score", "source", "target",
                                                  "AUC", "pAUC"]]
-
-
-def run_embeddings(trained: Trained, data_root, *, dataset: str = "dev", cache_dir=None,
-                   device: str | torch.device | None = None, progress: bool = True) -> Embeddings:
-    """The :class:`Embeddings` of a trained classifier on its machine type's training and test clips of
-    ``dataset`` under ``data_root`` (the log-mel cache is the one the run read)."""
-    from .layout import list_clips
-    from .project import data_folder, default_cache_dir
-    from .windows import load_inputs
-
-    data_dir = data_folder(data_root, dataset)
-    cache_dir = cache_dir or default_cache_dir()
-    feats = [load_inputs(list_clips(data_dir, trained.machine, split=split), cache_dir, trained.config,
-                         device=device or "cpu", progress=progress) for split in ("train", "test")]
-    return Embeddings.of(trained, *feats, device=device, progress=progress)

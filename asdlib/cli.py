@@ -85,7 +85,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
     config = baseline_config(args.system, epochs=args.epochs, seed=args.seed, score=args.score,
                              test_hop=args.test_hop, train_hop=args.train_hop, lr=args.lr,
-                             batch_size=args.batch_size, **_backend(args))
+                             batch_size=args.batch_size, score_batch=args.score_batch, **_backend(args))
     data_dir = data_folder(args.data, args.dataset)
     machines = _machines(args.machines) or machine_types(data_dir)
     for machine in machines:
@@ -261,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "baseline's)")
     p.add_argument("--test-hop", type=int, help="frames between scored patches (default: the official "
                                                 "baseline's)")
+    p.add_argument("--score-batch", type=int, help="windows per forward pass when scoring (default 256; more "
+                                                   "memory, and on a GPU perhaps more speed)")
     _add_backend_args(p)
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     p.add_argument("--cache", type=Path, help="log-mel cache folder (default: $ASDLIB_CACHE or ~/.cache/asdlib)")

@@ -31,7 +31,7 @@ from .config import TrainConfig
 from .layout import label_from_ground_truth, list_clips, sections
 from .metrics import gamma_threshold, official_score
 from .project import SUBMISSION_DIR, data_folder, default_cache_dir
-from .backends import backend_scores
+from .backends import Embeddings, backend_scores
 from .scoring import check_trained_sections, clip_scores
 from .submission import write_submission
 from .tables import cells, clip_frame, labelled, test_cells
@@ -104,22 +104,22 @@ def same_experiment(folder: str | Path, config: TrainConfig) -> bool:
         {k: v for k, v in wanted.items() if k not in NOT_THE_EXPERIMENT}
 
 
-def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir: str | Path, *,
-               dataset: str = "dev", ground_truth: str | Path | None = None,
-               cache_dir: str | Path | None = None,
-               device: str | torch.device | None = None, progress: bool = True) -> SystemRun:
-    """Train (or resume, or reuse) one system on one machine type, score it and write its submission.
+@dataclass
+class _Trained:
+    """A trained (or reused) system with the clips and inputs it was trained and is scored on."""
 
-    Parameters
-    ----------
-    data_root : a folder holding ``dev_data/`` (and ``eval_data/``), or one of them.
-    dataset : ``"dev"`` or ``"eval"``: whose ``train/`` trains the model and whose tests are scored.
-    ground_truth : a folder of the official ``ground_truth_*.csv`` files: the labels of the
-        evaluation test clips (:func:`asdlib.layout.label_from_ground_truth`); without it an
-        evaluation run writes its submission files and has no metrics.
-    out_dir : see the module docstring.
-    cache_dir : log-mel cache (default :func:`default_cache_dir`).
-    """
+    folder: Path
+    train_clips: list
+    test_clips: list
+    train_feats: object
+    test_feats: object
+    trained: Trained
+
+
+def _train_system(data_root, machine, config, out_dir, *, dataset, ground_truth, cache_dir, device,
+                  progress) -> _Trained:
+    """What :func:`run_system` and :func:`embed_system` share: the clips, their inputs and the
+    network, trained or reused from ``out_dir/<dataset>/<machine>/model.pt``."""
     data_dir = data_folder(data_root, dataset)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = Path(out_dir) / dataset / machine
@@ -137,18 +137,54 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
     trained = train(train_feats, config, machine=machine, checkpoint=folder / "model.pt",
                     device=device, progress=progress, epoch_score=epoch_score)
     check_trained_sections(trained, test_clips)  # before any scoring work, for every system
-    write_text_atomic(folder / "history.csv", trained.history.to_csv(index=False))
+    return _Trained(folder, train_clips, test_clips, train_feats, test_feats, trained)
 
-    train_scores, test_scores = backend_scores(trained, train_feats, test_feats, device=device,
+
+def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir: str | Path, *,
+               dataset: str = "dev", ground_truth: str | Path | None = None,
+               cache_dir: str | Path | None = None,
+               device: str | torch.device | None = None, progress: bool = True) -> SystemRun:
+    """Train (or resume, or reuse) one system on one machine type, score it and write its submission.
+
+    Parameters
+    ----------
+    data_root : a folder holding ``dev_data/`` (and ``eval_data/``), or one of them.
+    dataset : ``"dev"`` or ``"eval"``: whose ``train/`` trains the model and whose tests are scored.
+    ground_truth : a folder of the official ``ground_truth_*.csv`` files: the labels of the
+        evaluation test clips (:func:`asdlib.layout.label_from_ground_truth`); without it an
+        evaluation run writes its submission files and has no metrics.
+    out_dir : see the module docstring.
+    cache_dir : log-mel cache (default :func:`default_cache_dir`).
+    """
+    t = _train_system(data_root, machine, config, out_dir, dataset=dataset, ground_truth=ground_truth,
+                      cache_dir=cache_dir, device=device, progress=progress)
+    trained, folder = t.trained, t.folder
+    write_text_atomic(folder / "history.csv", trained.history.to_csv(index=False))
+    train_scores, test_scores = backend_scores(trained, t.train_feats, t.test_feats, device=device,
                                                progress=progress)
     threshold = gamma_threshold(train_scores)
-    submission = write_submission(Path(out_dir) / dataset / SUBMISSION_DIR, test_clips, test_scores,
+    submission = write_submission(Path(out_dir) / dataset / SUBMISSION_DIR, t.test_clips, test_scores,
                                   threshold)
-    scores = clip_frame([*train_clips, *test_clips], np.concatenate([train_scores, test_scores]))
+    scores = clip_frame([*t.train_clips, *t.test_clips], np.concatenate([train_scores, test_scores]))
     write_text_atomic(folder / "scores.csv", scores.to_csv(index=False))
     write_text_atomic(folder / "run.json", json.dumps(
-        {"machine": machine, "dataset": dataset, "data": str(data_dir), "sections": trained.sections,
-         "ground_truth": str(ground_truth) if ground_truth else None,
+        {"machine": machine, "dataset": dataset, "data": str(data_folder(data_root, dataset)),
+         "sections": trained.sections, "ground_truth": str(ground_truth) if ground_truth else None,
          "threshold": threshold, "config": config.as_dict()}, indent=2))
     return SystemRun(machine=machine, dataset=dataset, trained=trained, threshold=threshold,
                      scores=scores, folder=folder, submission=submission)
+
+
+def embed_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir: str | Path, *,
+                 dataset: str = "dev", ground_truth: str | Path | None = None,
+                 cache_dir: str | Path | None = None, device: str | torch.device | None = None,
+                 progress: bool = True) -> Embeddings:
+    """One classifier's clip embeddings (and its test clips' log-odds), for :mod:`asdlib.backends`.
+
+    The network is the one :func:`run_system` trains into the same ``out_dir``
+    (its checkpoint reused when complete, trained otherwise); nothing is
+    scored twice and no file but the checkpoint is written.
+    """
+    t = _train_system(data_root, machine, config, out_dir, dataset=dataset, ground_truth=ground_truth,
+                      cache_dir=cache_dir, device=device, progress=progress)
+    return Embeddings.of(t.trained, t.train_feats, t.test_feats, device=device, progress=progress)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from asdlib.augment import augment_batch, batch_rng, mixup, spec_mask
-from asdlib.backends import Embeddings, compare_backends, fit_backend, knn_score, pairwise_distances
+from asdlib.backends import compare_backends, fit_backend, knn_score, pairwise_distances
 from asdlib.config import SCORING_FIELDS, TrainConfig
 from asdlib.errors import ConfigError
 from asdlib.grid import expand, make_grid
@@ -140,24 +140,24 @@ def test_a_trained_model_is_scored_by_any_back_end_without_retraining(tiny_data,
 
 
 def test_compare_backends_scores_every_back_end_from_one_set_of_embeddings(tiny_data, fan_run):
-    from asdlib.layout import list_clips
-    from asdlib.windows import load_inputs
+    from asdlib.pipeline import embed_system
 
     run, out = fan_run
-    dev = tiny_data / "dev_data"
-    feats = [load_inputs(list_clips(dev, "fan", split=s), out / "cache", MBV2, progress=False)
-             for s in ("train", "test")]
-    emb = Embeddings.of(run.trained, *feats, progress=False)
+    weights = (run.folder / "model.pt").read_bytes()
+    emb = embed_system(tiny_data, "fan", MBV2, out / "runs", cache_dir=out / "cache", progress=False)
+    assert (run.folder / "model.pt").read_bytes() == weights  # the run's model, reused
     assert emb.train.shape == (len(emb.train_clips), 1280) and emb.test.shape == (len(emb.test_clips), 1280)
-    log_odds = run.scores[run.scores["split"] == "test"]["score"].to_numpy()
+    # the log-odds of the same pass are the run's own test scores
+    assert np.array_equal(emb.log_odds, run.scores.loc[run.scores["split"] == "test", "score"].to_numpy())
     table = compare_backends({"MBv2 baseline": {"fan": emb}},
-                             {"kNN": {"backend": "knn"}, "Mahalanobis": {"backend": "mahalanobis"}},
-                             classifier={"MBv2 baseline": {"fan": log_odds}})
+                             {"kNN": {"backend": "knn"}, "Mahalanobis": {"backend": "mahalanobis"}})
     assert list(dict.fromkeys(table["backend"])) == ["log-odds", "kNN", "Mahalanobis"]
     row = table[(table["backend"] == "log-odds") & (table["machine"] == "fan")].iloc[0]
     direct = scores_by_machine(run.cells().assign(system="MBv2 baseline", seed=0))
     assert row["score"] == pytest.approx(direct.loc[direct["machine"] == "fan", "score"].iloc[0])
     assert table[["source", "target"]].notna().all().all()
+    with pytest.raises(ConfigError, match="'odd': lr are not scoring fields"):
+        compare_backends({"MBv2 baseline": {"fan": emb}}, {"odd": {"lr": 0.1}})
 
 
 @pytest.mark.slow

@@ -142,7 +142,7 @@ def test_every_chapter_renders_with_its_figures_and_no_error(built):
     timings = (out / "timings.csv").read_text()
     assert "jupyter-book build" in timings and "total" in timings
     for chapter in ("01_data", "03_autoencoder", "04_mobilenetv2", "05_contrastive", "06_median_filter",
-                    "08_run"):  # their default machine type, fan, is absent: they say which they took
+                    "08_run", "09_backends"):  # fan, their default, is absent: they say which they took
         text = unescape(html.joinpath(f"notebooks/{chapter}.html").read_text(encoding="utf-8"))
         assert "has no 'fan' folder: this chapter looks at" in text, chapter
 
