@@ -232,7 +232,8 @@ class TrainConfig:
             raise ConfigError(f"mf_kernel must be an odd number of frames, got {self.mf_kernel}")
         if self.model == "ae" and (self.backend != "classifier" or self.augmented):
             raise ConfigError("the AE baseline scores by its reconstruction error and trains on plain "
-                              "vectors: backend, SpecAugment and mixup are for the classifiers")
+                              "vectors: backend, SpecAugment and mixup are for the classifiers (in a grid, "
+                              "leave the AE baseline out of `systems`)")
         if min(self.spec_time_masks, self.spec_freq_masks) < 0 or self.mixup_alpha < 0:
             raise ConfigError(f"spec_time_masks, spec_freq_masks and mixup_alpha must be >= 0, got "
                               f"{self.spec_time_masks}, {self.spec_freq_masks} and {self.mixup_alpha}")
