@@ -47,7 +47,7 @@ import torch
 from .cache import CachedFeatures
 from .checkpoint import Trained
 from .config import TrainConfig
-from .errors import ConfigError
+from .errors import ConfigError, SectionError
 from .scoring import check_trained_sections, clip_embeddings, clip_means, clip_scores, section_log_odds
 from .tables import clip_frame, scores_by_machine, test_cells
 from .windows import Inputs
@@ -146,7 +146,7 @@ class Fitted:
             rows = np.flatnonzero(sections == section)
             groups = [key for key in self.models if key[0] == section]
             if not groups:
-                raise ConfigError(f"section {section} has no training clip to fit the {c.backend} back end on")
+                raise SectionError(f"section {section} has no training clip to fit the {c.backend} back end on")
             if c.backend == "knn":
                 ref = self.models[groups[0]]
                 leave = None

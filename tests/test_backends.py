@@ -8,7 +8,7 @@ import torch
 from asdlib.augment import augment_batch, batch_rng, mixup, spec_mask
 from asdlib.backends import compare_backends, fit_backend, knn_score, pairwise_distances
 from asdlib.config import SCORING_FIELDS, TrainConfig
-from asdlib.errors import ConfigError
+from asdlib.errors import ConfigError, SectionError
 from asdlib.grid import expand, make_grid
 from asdlib.recipes import baseline_config
 from asdlib.tables import scores_by_machine
@@ -99,7 +99,7 @@ def test_per_domain_takes_the_nearer_domain_and_needs_two_clips(rng):
     assert split[0] < joint[0]
     with pytest.raises(ConfigError, match="section 00.*two training clips"):
         fit_backend(MBV2.replace(backend="mahalanobis"), train[:1], ["00"], ["source"])
-    with pytest.raises(ConfigError, match="section 07 has no training clip"):
+    with pytest.raises(SectionError, match="section 07 has no training clip"):
         fit_backend(MBV2.replace(backend="knn"), train, sections, domains).score(x, ["07"])
 
 
