@@ -254,9 +254,10 @@ def backend_scores(trained: Trained, train_feats: CachedFeatures | Inputs, test_
 def check_backends(backends: Mapping[str, Mapping]) -> None:
     """Refuse a named back end whose fields are not all scoring fields: a back end never changes the
     trained weights."""
-    from .config import SCORING_FIELDS
+    from .config import SCORING_FIELDS, check_overrides
 
     for name, fields in backends.items():
+        check_overrides(fields, where=f"back end {name!r}: ")  # known fields, values of the right type
         extra = sorted(set(fields) - set(SCORING_FIELDS))
         if extra:
             raise ConfigError(f"back end {name!r}: {', '.join(extra)} are not scoring fields (those are "

@@ -28,6 +28,7 @@ from ._atomic import write_text_atomic
 from .audio import check_lengths
 from .checkpoint import Trained
 from .config import TrainConfig
+from .errors import ConfigError
 from .layout import label_from_ground_truth, list_clips, sections
 from .metrics import gamma_threshold, official_score
 from .project import SUBMISSION_DIR, data_folder, default_cache_dir
@@ -185,6 +186,9 @@ def embed_system(data_root: str | Path, machine: str, config: TrainConfig, out_d
     (its checkpoint reused when complete, trained otherwise); nothing is
     scored twice and no file but the checkpoint is written.
     """
+    if config.model == "ae":  # before any training
+        raise ConfigError("the AE baseline has no section classifier and no embedding: back ends score "
+                          "the classifiers (MBv2 baseline and the ablation's rows)")
     t = _train_system(data_root, machine, config, out_dir, dataset=dataset, ground_truth=ground_truth,
                       cache_dir=cache_dir, device=device, progress=progress)
     return Embeddings.of(t.trained, t.train_feats, t.test_feats, device=device, progress=progress)

@@ -158,6 +158,11 @@ def test_compare_backends_scores_every_back_end_from_one_set_of_embeddings(tiny_
     assert table[["source", "target"]].notna().all().all()
     with pytest.raises(ConfigError, match="'odd': lr are not scoring fields"):
         compare_backends({"MBv2 baseline": {"fan": emb}}, {"odd": {"lr": 0.1}})
+    with pytest.raises(ConfigError, match="'knn_k' must be int"):  # a clear error, not a comparison's
+        compare_backends({"MBv2 baseline": {"fan": emb}}, {"odd": {"backend": "knn", "knn_k": "3"}})
+    with pytest.raises(ConfigError, match="AE baseline has no section classifier"):
+        embed_system(tiny_data, "fan", baseline_config("ae", epochs=1), out / "ae", progress=False)
+    assert not (out / "ae").exists()  # refused before anything was trained or written
 
 
 @pytest.mark.slow
@@ -215,8 +220,9 @@ def test_mixup_mixes_examples_and_the_loss_mixes_their_targets():
     assert xc is None and mix.lam == pytest.approx(lam) and torch.equal(mix.partner, y[torch.from_numpy(perm)])
 
 
-def test_augmentations_change_only_training_batches(fan_run):
-    from asdlib.training import _batch_loss
+def test_augmentations_change_only_training_batches(tiny_data, fan_run):
+    from asdlib.cache import load_features
+    from asdlib.layout import list_clips
 
     config = MBV2.replace(spec_time_masks=2, spec_freq_masks=2)
     x = torch.randn(4, 64, 128)
@@ -227,13 +233,16 @@ def test_augmentations_change_only_training_batches(fan_run):
     fw = TrainConfig(model="contrastive", spec_freq_masks=1)
     xa, xc, _ = augment_batch(fw, x, None, None, epoch=0, step=0)
     assert xa is x and xc is not None
-    # scoring and validation never call augment_batch: the scores of a model do not depend on it
-    run, _ = fan_run
-    model = run.trained.model.eval()
-    with torch.no_grad():
-        loss_plain, _ = _batch_loss(model, MBV2, x, None, torch.zeros(4, dtype=torch.long))
-        loss_cfg, _ = _batch_loss(model, config, x, None, torch.zeros(4, dtype=torch.long))
-    assert float(loss_plain) == float(loss_cfg)
+    # scoring never augments: the same network scores the same under an augmenting configuration
+    from dataclasses import replace as dc_replace
+
+    from asdlib.scoring import clip_scores
+
+    run, out = fan_run
+    feats = load_features(list_clips(tiny_data / "dev_data", "fan", split="test"), out / "cache", progress=False)
+    plain = clip_scores(run.trained, feats, progress=False)
+    masked = clip_scores(dc_replace(run.trained, config=config.replace(mixup_alpha=0.4)), feats, progress=False)
+    assert np.array_equal(plain, masked)
 
 
 def test_training_with_augmentations_is_reproducible(tiny_data, tmp_path):
