@@ -209,14 +209,22 @@ def _gpus() -> list[int]:
         return []
 
 
-def default_workers(gpus: Sequence[int]) -> int:
-    """One worker per GPU; without GPUs, one per CPU core, at most 8.
+#: Runs that share one GPU at a time by default (``--runs-per-gpu``): at the method's batch sizes one
+#: run leaves most of a GPU idle (``bench/gpu.py`` measures the aggregate of N runs at once).
+RUNS_PER_GPU = 4
+
+
+def default_workers(gpus: Sequence[int], runs_per_gpu: int | None = None) -> int:
+    """``runs_per_gpu`` workers per GPU (default :data:`RUNS_PER_GPU`); without GPUs, one per CPU
+    core, at most 8.
 
     On the project's 2-core machine a tiny grid ran 1.59x faster on two
     single-threaded workers than on one worker with two threads
     (``bench/grid.py``).
     """
-    return len(gpus) if gpus else max(1, min(8, os.cpu_count() or 1))
+    if gpus:
+        return len(gpus) * (runs_per_gpu or RUNS_PER_GPU)
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 @contextlib.contextmanager
@@ -257,7 +265,8 @@ def _machines_found(grid: Grid) -> list[str]:
 
 
 def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, scheduler: str | None = None,
-             progress: bool = True, log: Callable[[str], None] = print) -> GridReport:
+             runs_per_gpu: int | None = None, progress: bool = True,
+             log: Callable[[str], None] = print) -> GridReport:
     """Run every run of ``grid`` that is not complete yet, then gather all of them. See the module docstring.
 
     Bad parameters raise before anything is written (:func:`asdlib.grid.check`).
@@ -265,6 +274,8 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
     t0 = time.perf_counter()
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if runs_per_gpu is not None and runs_per_gpu < 1:
+        raise ValueError(f"runs_per_gpu must be at least 1, got {runs_per_gpu}")
     out = Path(out).resolve()
     has_data = (grid.data / "dev_data").is_dir() or grid.data.name == "dev_data"
     if has_data:
@@ -309,7 +320,7 @@ def run_grid(grid: Grid, out: str | Path, *, workers: int | None = None, schedul
         if outcomes:
             log(f"{len(outcomes)} run(s) complete already: skipped")
         if todo:
-            _dispatch(todo, outcomes, grid, identity, workers, scheduler, progress, log)
+            _dispatch(todo, outcomes, grid, identity, workers, scheduler, progress, log, runs_per_gpu)
         files = gather(out, runs, machines)
         report = GridReport(out=out, outcomes=[outcomes[r.name] for r in runs],
                             seconds=time.perf_counter() - t0, files=files)
@@ -359,18 +370,19 @@ def _still_valid(run: RunSpec, result: dict | None, identity: dict) -> bool:
 
 def _dispatch(todo: list[RunSpec], outcomes: dict[str, Outcome], grid: Grid, identity: dict,
               workers: int | None,
-              scheduler: str | None, progress: bool, log: Callable[[str], None]) -> None:
+              scheduler: str | None, progress: bool, log: Callable[[str], None],
+              runs_per_gpu: int | None = None) -> None:
     from distributed import as_completed
     from tqdm.auto import tqdm
 
     gpus = [] if scheduler else _gpus()
-    workers = min(workers or default_workers(gpus), len(todo))
+    workers = min(workers or default_workers(gpus, runs_per_gpu), len(todo))
     # a local cluster shares this machine's cores among its workers; a remote cluster's workers
     # keep the threads their own environment gives them
     threads = None if scheduler else 1 if gpus else max(1, (os.cpu_count() or 1) // workers)
     context = {"notebook": grid.notebook, "threads": threads, "gpus": gpus, "data": identity}
     where = f"scheduler {scheduler}" if scheduler else (
-        f"a local Dask cluster of {workers} worker(s)" + (f", one per GPU ({len(gpus)})" if gpus else
+        f"a local Dask cluster of {workers} worker(s)" + (f" on {len(gpus)} GPU(s)" if gpus else
                                                           f", {threads} thread(s) per run"))
     log(f"running {len(todo)} run(s) on {where}")
     with _dask(workers, scheduler, gpus) as client:

@@ -194,7 +194,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a terminated run cleans up as on Ctrl-C
     try:
         report = run_grid(grid, args.out, workers=args.workers, scheduler=args.scheduler,
-                          progress=not args.quiet)
+                          runs_per_gpu=args.runs_per_gpu, progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"asdlib run: interrupted; complete runs are kept in {args.out}/runs, and the same command "
               f"resumes the grid", file=sys.stderr)
@@ -335,7 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "e.g. \"{'config': {'lr': 0.0001}}\"; '{}' keeps a run without")
     p.add_argument("--device", help="device parameter of every run: cpu, cuda (default: CUDA when present)")
     p.add_argument("--workers", type=int,
-                   help="workers of the local Dask cluster (default: one per GPU, else one per CPU core, at most 8)")
+                   help="workers of the local Dask cluster, one run each at a time (default: --runs-per-gpu "
+                        "per GPU, else one per CPU core, at most 8)")
+    p.add_argument("--runs-per-gpu", type=int, metavar="N",
+                   help="runs sharing each GPU at once (default 4, asdlib.batch.RUNS_PER_GPU: one run at the "
+                        "method's batch sizes leaves most of a GPU idle)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="use the Dask cluster of this scheduler (tcp://host:8786) instead of a local one")
     p.add_argument("--synth", metavar="PROFILE",

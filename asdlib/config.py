@@ -30,7 +30,7 @@ CHOICES = {"model": MODELS, "score": SCORES, "pooling": POOLINGS, "median_filter
            "select": SELECT, "lr_step": ("epoch", "iteration"), "val_split": ("clips", "tail"),
            "frontend": ("clip", "chunk"), "init": ("torchvision", "xavier"),
            "mf_mode": ("reflect", "mirror"), "mf_stage": ("logmel", "waveform"), "backend": BACKENDS,
-           "knn_metric": ("cosine", "euclidean")}
+           "knn_metric": ("cosine", "euclidean"), "precision": ("float32", "bfloat16")}
 SCORING_FIELDS = ("score", "test_hop", "score_batch", "threshold_hop", "backend", "knn_k", "knn_metric",
                   "per_domain", "gmm_components")
 
@@ -158,6 +158,12 @@ class TrainConfig:
     mixup_alpha : mixup of the training patches (chunks, in the framework)
         with mixed section targets, the weight drawn from Beta(alpha, alpha);
         0: off (default).
+    precision : ``"float32"`` (default) or ``"bfloat16"``: the training
+        steps' forward and backward passes under bfloat16 autocast, the CNN
+        in channels-last layout (for GPUs: on an H200 a MobileNetV2 step at
+        batch 1,024 ran 2.4 times as fast; ``bench/gpu.py`` measures its rate
+        and its effect on the scores).  The weights, Adam and scoring stay
+        float32.
     features : the log-mel parameters.
     """
 
@@ -210,6 +216,7 @@ class TrainConfig:
     spec_freq_masks: int = 0
     spec_freq_width: int = 16
     mixup_alpha: float = 0.0
+    precision: str = "float32"
     features: FeatureConfig = field(default_factory=FeatureConfig)
 
     def __post_init__(self):

@@ -17,6 +17,7 @@ checkpoint is written, atomically, after every epoch.
 from __future__ import annotations
 
 import math
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .accel import Stepper, make_optimizer, optimizer_state, use_graphs
 from .augment import Mix, augment_batch
 from .cache import CachedFeatures
 from .checkpoint import (Checkpoint, CheckpointError, Trained, build_model, cpu_state, history_frame,
@@ -44,25 +46,28 @@ MODEL_NAMES = {"ae": "AE", "mbv2": "MobileNetV2", "contrastive": "AE+CNN"}
 
 
 def _batch_loss(model, config: TrainConfig, x: torch.Tensor, x_cnn: torch.Tensor | None,
-                y: torch.Tensor | None, mix: Mix | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss of one batch, and its parts for the history (sums over the batch).
+                y: torch.Tensor | None, mix: Mix | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss of one batch, and its parts for the history: sums over the batch, float64 tensors
+    (added up on the device, read once an epoch).
 
     ``x_cnn`` is what the CNN reads when it differs from ``x`` (the
     median-filtered or masked batch); ``mix``: the batch was mixed up, and
     the loss mixes the cross-entropies of both targets.
     """
     n = len(x)
-    if config.model == "ae":
-        err = reconstruction_error(model, x)
-        return err.mean(), {"loss": float(err.detach().sum())}
-    if config.model == "mbv2":
-        logits = model(x if x_cnn is None else x_cnn)
-        loss = F.cross_entropy(logits, y)
-        if mix is not None:
-            loss = mix.lam * loss + (1.0 - mix.lam) * F.cross_entropy(logits, mix.partner)
-        correct = (logits.argmax(dim=1) == y).sum()
-        return loss, {"loss": float(loss.detach()) * n, "accuracy": float(correct)}
-    recon, logits, p, u = model(x, x_cnn)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
+        if config.model == "ae":
+            err = reconstruction_error(model, x).float()
+            return err.mean(), {"loss": err.detach().sum().double()}
+        if config.model == "mbv2":
+            logits = model(x if x_cnn is None else x_cnn).float()
+            loss = F.cross_entropy(logits, y)
+            if mix is not None:
+                loss = mix.lam * loss + (1.0 - mix.lam) * F.cross_entropy(logits, mix.partner)
+            correct = (logits.argmax(dim=1) == y).sum()
+            return loss, {"loss": loss.detach().double() * n, "accuracy": correct.double()}
+        recon, logits, p, u = model(x, x_cnn)
+        recon, logits, p, u = recon.float(), logits.float(), p.float(), u.float()
     mse = (recon - x.reshape(n, -1)).square().mean()
     ce = F.cross_entropy(logits, y)
     if mix is not None:
@@ -71,8 +76,8 @@ def _batch_loss(model, config: TrainConfig, x: torch.Tensor, x_cnn: torch.Tensor
           else recon.new_zeros(()))
     loss = mse + ce + config.cl_weight * cl
     parts = {"loss": loss, "mse": mse, "ce": ce, "cl": cl}
-    out = {k: float(v.detach()) * n for k, v in parts.items()}
-    out["accuracy"] = float((logits.argmax(dim=1) == y).sum())
+    out = {k: v.detach().double() * n for k, v in parts.items()}
+    out["accuracy"] = (logits.argmax(dim=1) == y).sum().double()
     return loss, out
 
 
@@ -90,41 +95,56 @@ def _section_targets(feats: CachedFeatures, sections: list[str]) -> np.ndarray:
 
 @dataclass
 class _Data:
-    """What an epoch reads: the inputs, the training and validation windows and the targets."""
+    """What an epoch reads: the inputs, the training and validation windows and the targets; with
+    the features on the device (``inputs.resident``), the windows' rows and targets there too."""
 
     inputs: Inputs
     train: Windows
     val: Windows
     targets: np.ndarray
+    on_device: dict = field(default_factory=dict)
+
+    def device_windows(self, which: str, device) -> tuple[torch.Tensor, torch.Tensor]:
+        if which not in self.on_device:
+            win = getattr(self, which)
+            self.on_device[which] = (torch.from_numpy(win.starts).to(device),
+                                     torch.from_numpy(self.targets[win.clip]).to(device))
+        return self.on_device[which]
 
 
-def _run_epoch(model, config, data: _Data, win: Windows, order, device, *, optimizer=None, epoch: int = 0,
-               bar=None) -> dict[str, float]:
-    """One pass over ``win`` in ``order``: training when ``optimizer`` is given, else evaluation."""
-    totals: dict[str, float] = {}
-    training = optimizer is not None
+def _run_epoch(model, config, data: _Data, which: str, order, device, *, stepper: Stepper | None = None,
+               epoch: int = 0, bar=None) -> dict[str, float]:
+    """One pass over the ``which`` windows (``"train"``, ``"val"``) in ``order``: training when a
+    ``stepper`` is given, else evaluation."""
+    win = getattr(data, which)
+    totals: dict[str, torch.Tensor] = {}
+    training = stepper is not None
     steps = math.ceil(len(order) / config.batch_size)
+    resident = data.inputs.resident is not None
+    if resident:
+        starts_d, targets_d = data.device_windows(which, device)
+        order_d = torch.from_numpy(order).to(device)
     model.train(training)
     with torch.set_grad_enabled(training):
         for step, b in enumerate(range(0, len(order), config.batch_size)):
             idx = order[b:b + config.batch_size]
-            x, x_cnn = data.inputs.batch(win.starts[idx], device)
-            y = None if config.model == "ae" else torch.from_numpy(data.targets[win.clip[idx]]).to(device)
-            mix = None
+            if resident:  # gathered on the device
+                i = order_d[b:b + config.batch_size]
+                x, x_cnn = data.inputs.batch(starts_d[i], device)
+                y = None if config.model == "ae" else targets_d[i]
+            else:
+                x, x_cnn = data.inputs.batch(win.starts[idx], device)
+                y = None if config.model == "ae" else torch.from_numpy(data.targets[win.clip[idx]]).to(device)
             if training:
                 x, x_cnn, mix = augment_batch(config, x, x_cnn, y, epoch=epoch, step=step)
-            loss, parts = _batch_loss(model, config, x, x_cnn, y, mix)
-            if training:
-                for group in optimizer.param_groups:
-                    group["lr"] = config.learning_rate(epoch, step, steps)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            for k, v in parts.items():
-                totals[k] = totals.get(k, 0.0) + v
+                parts = stepper(x, x_cnn, y, config.learning_rate(epoch, step, steps), mix=mix)
+            else:
+                _, parts = _batch_loss(model, config, x, x_cnn, y)
+            for k, v in parts.items():  # a captured step's parts are overwritten by the next step
+                totals[k] = totals[k] + v if k in totals else v.clone()
             if bar is not None:
                 bar.update(len(idx))
-    return {k: v / max(1, len(order)) for k, v in totals.items()}
+    return {k: float(v) / max(1, len(order)) for k, v in totals.items()}
 
 
 # ---------------------------------------------------------------- training
@@ -179,8 +199,9 @@ def _resume(checkpoint, machine: str, sections: list[str], config: TrainConfig,
     return ckpt
 
 
-def _prepare(feats: CachedFeatures, config: TrainConfig, sections: list[str], progress: bool) -> _Data:
-    inputs = Inputs(config, feats, training=True, progress=progress)
+def _prepare(feats: CachedFeatures, config: TrainConfig, sections: list[str], progress: bool,
+             device: torch.device) -> _Data:
+    inputs = Inputs(config, feats, training=True, progress=progress, device=device)
     if config.val_split == "tail":  # Keras' validation_split: the last examples in file order
         every = inputs.windows()
         split = int(len(every) * (1 - config.val_fraction))
@@ -206,9 +227,10 @@ def _check_finite(row: dict, model, data: _Data, epoch: int) -> None:
                         f"nothing of this epoch was saved")
 
 
-def _fit(model, optimizer, config: TrainConfig, data: _Data, state: _State, device, *, machine: str,
+def _fit(stepper: Stepper, config: TrainConfig, data: _Data, state: _State, device, *, machine: str,
          sections: list[str], checkpoint, progress: bool, on_epoch, epoch_score) -> None:
     """Run the epochs from ``state.start`` on, recording each in ``state`` and the checkpoint."""
+    model = stepper.model
     steps = math.ceil(len(data.train) / config.batch_size)
     metric, direction = selection_metric(config)
     epochs = tqdm(range(state.start, config.epochs), desc=f"{MODEL_NAMES[config.model]} {machine}",
@@ -217,11 +239,10 @@ def _fit(model, optimizer, config: TrainConfig, data: _Data, state: _State, devi
         order = np.random.default_rng([config.seed, 11, epoch]).permutation(len(data.train))
         with tqdm(total=len(order), desc=f"epoch {epoch + 1}", unit="ex", leave=False,
                   disable=not progress or steps < 20) as bar:
-            tr = _run_epoch(model, config, data, data.train, order, device, optimizer=optimizer, epoch=epoch,
-                            bar=bar)
+            tr = _run_epoch(model, config, data, "train", order, device, stepper=stepper, epoch=epoch, bar=bar)
         row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in tr.items()}}
         if len(data.val):
-            va = _run_epoch(model, config, data, data.val, np.arange(len(data.val)), device)
+            va = _run_epoch(model, config, data, "val", np.arange(len(data.val)), device)
             row.update({f"val_{k}": v for k, v in va.items()})
         _check_finite(row, model, data, epoch)
         row["lr"] = config.learning_rate(epoch, steps - 1, steps)  # at the epoch's last step
@@ -238,7 +259,7 @@ def _fit(model, optimizer, config: TrainConfig, data: _Data, state: _State, devi
         if checkpoint is not None and epoch + 1 < config.epochs:
             save_checkpoint(checkpoint, Checkpoint(
                 machine=machine, sections=sections, config=config, epoch=epoch + 1,
-                model=cpu_state(model), optimizer=optimizer.state_dict(), history=state.history,
+                model=cpu_state(model), optimizer=optimizer_state(stepper.optimizer), history=state.history,
                 best=state.best, best_epoch=state.best_epoch, data=state.data))
         if on_epoch is not None:
             on_epoch(row)
@@ -286,13 +307,14 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
         state = _State(start=ckpt.epoch, history=list(ckpt.history), best=ckpt.best,
                        best_epoch=ckpt.best_epoch, optimizer=ckpt.optimizer, data=data_id)
     model.to(device)
-    if config.model != "ae" and device.type == "cpu":
+    if config.model != "ae" and (device.type == "cpu" or config.precision == "bfloat16"):
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    if state.optimizer is not None:
-        optimizer.load_state_dict(state.optimizer)
-    data = _prepare(feats, config, sections, progress)
-    _fit(model, optimizer, config, data, state, device, machine=machine, sections=sections,
+    graphs = use_graphs(device)
+    optimizer = make_optimizer(model, config.lr, device, graphs=graphs, state=state.optimizer)
+    data = _prepare(feats, config, sections, progress, device)
+    stepper = Stepper(model, optimizer, partial(_batch_loss, model, config), batch_size=config.batch_size,
+                      graphs=graphs)
+    _fit(stepper, config, data, state, device, machine=machine, sections=sections,
          checkpoint=checkpoint, progress=progress, on_epoch=on_epoch, epoch_score=epoch_score)
     return _finish(model, config, state, machine=machine, sections=sections, checkpoint=checkpoint)
 

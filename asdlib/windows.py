@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .accel import Resident
 from .cache import CachedFeatures, load_features, load_waveforms, map_features
 from .features import ChunkLogMel, median_filter
 
@@ -116,10 +117,15 @@ class Inputs:
 
     ``hop``: another hop between examples, in frames (for the decision
     threshold's training scores, ``config.threshold_hop``).
+
+    ``device``: on a GPU with room for them, the rows (and the filtered
+    rows of "+MF") are copied there once (:class:`asdlib.accel.Resident`,
+    ``resident``), and :meth:`batch` also takes ``starts`` as a tensor on
+    that device, gathering there.
     """
 
     def __init__(self, config, feats: CachedFeatures, *, training: bool, hop: int | None = None,
-                 progress: bool = False):
+                 progress: bool = False, device: torch.device | str | None = None):
         self.config, self.feats, self.training = config, feats, training
         self.chunk = config.frontend == "chunk"
         if self.chunk != feats.is_waveform:
@@ -134,6 +140,11 @@ class Inputs:
             if self.chunk else None
         self.filtered = median_filtered(feats, config, progress=progress) \
             if self.filter and not self.chunk else None
+        self.resident = self.resident_filtered = None
+        if device is not None and Resident.fits(feats, torch.device(device)):
+            self.resident = Resident(feats, torch.device(device))
+            if self.filtered is not None:
+                self.resident_filtered = Resident(self.filtered, torch.device(device))
 
     def windows(self, clip_ids: Sequence[int] | None = None) -> Windows:
         ids = range(len(self.feats)) if clip_ids is None else clip_ids
@@ -142,20 +153,25 @@ class Inputs:
     def _median(self, x: torch.Tensor) -> torch.Tensor:
         return median_filter(x, kernel=self.config.mf_kernel, mode=self.config.mf_mode)
 
-    def batch(self, starts: np.ndarray, device: torch.device | str, clips: np.ndarray | None = None
+    def _gather(self, filtered: bool, starts, device) -> torch.Tensor:
+        if torch.is_tensor(starts):
+            return (self.resident_filtered if filtered else self.resident).gather(starts, self.width)
+        return gather(self.filtered if filtered else self.feats, starts, self.width).to(device, non_blocking=True)
+
+    def batch(self, starts: np.ndarray | torch.Tensor, device: torch.device | str, clips: np.ndarray | None = None
               ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The model's inputs for the windows starting at ``starts`` (``clips``: the clip of each,
         so that in scoring each clip's chunks take their own dB floor, as the authors' code
-        scores one clip at a time)."""
+        scores one clip at a time); ``starts`` a tensor on the device: the resident rows."""
         config = self.config
         split = config.model == "contrastive" and not config.mf_ae  # the AE keeps the raw chunk
         if not self.chunk:
-            x = gather(self.feats, starts, self.width).to(device, non_blocking=True)
+            x = self._gather(False, starts, device)
             if self.filtered is None:
                 return x, None
-            xf = gather(self.filtered, starts, self.width).to(device, non_blocking=True)
+            xf = self._gather(True, starts, device)
             return (x, xf) if split else (xf, None)
-        wave = gather(self.feats, starts, self.width).to(device, non_blocking=True)
+        wave = self._gather(False, starts, device)
         frontend = self.frontend.to(device)
         if self.filter and self.training and config.mf_stage == "waveform":
             return frontend(self._median(wave.unsqueeze(1)).squeeze(1)).transpose(1, 2), None

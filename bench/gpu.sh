@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
 # The GPU checks of a session with a lent GPU (../shared/gpu.md): install what the GPU machine
-# lacks from wheels in .whl/ (soundfile, librosa, tabulate and their small dependencies), then run
-# the official-settings calibration of the synthetic data and the training benchmark on CUDA,
-# each under a timeout, writing every output to $OUT.
+# lacks from wheels in .whl/ (soundfile, librosa, papermill, dask and their small dependencies),
+# run the CUDA tests of the fast training path, then bench/gpu.py (per-run and aggregate
+# training throughput, the large-batch ceiling, the fast path's effect on results, the
+# official-settings grid's estimated wall time), each under a timeout, writing every output
+# to $OUT. CALIBRATE=1 adds the official-settings calibration of the synthetic data and
+# bench/training.py on CUDA (the checks of earlier sessions).
 #
 #   run (device tool):  bash bench/gpu.sh        with .whl carried beside the checkout
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl > "$OUT/pip.txt" 2>&1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 ASDLIB_CACHE=/tmp/cache OMP_NUM_THREADS=2
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 ASDLIB_CACHE=/tmp/cache OMP_NUM_THREADS=4
 { nvidia-smi --query-gpu=name,memory.total --format=csv; nproc; \
   python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"; } > "$OUT/machine.txt" 2>&1
-start=$(date +%s)
-timeout 90 python3 -m asdlib.cli synth --out /tmp/d --profile book --quiet --workers 14 > "$OUT/synth.txt" 2>&1
-echo "synth: $(( $(date +%s) - start )) s" >> "$OUT/times.txt"
-start=$(date +%s)
-timeout "${CALIBRATE_S:-330}" python3 bench/calibrate.py --out /tmp/cal --data /tmp/d --settings official \
-  --workers 6 --device cuda > "$OUT/calibrate-official.txt" 2>&1
-echo "calibrate (official settings): $(( $(date +%s) - start )) s, exit $?" >> "$OUT/times.txt"
-start=$(date +%s)
-timeout "${BENCH_S:-150}" python3 bench/training.py --device cuda > "$OUT/training-cuda.txt" 2>&1
-echo "bench/training.py --device cuda: $(( $(date +%s) - start )) s" >> "$OUT/times.txt"
-tail -n 40 "$OUT"/*.txt
+step() {  # step NAME SECONDS COMMAND...: run under a timeout, log its time and exit status
+  local name=$1 limit=$2 start=$(date +%s); shift 2
+  timeout -k 10 "$limit" "$@" > "$OUT/$name.txt" 2>&1
+  local rc=$?
+  echo "$name: $(( $(date +%s) - start )) s, exit $rc" >> "$OUT/times.txt"
+}
+step tests-cuda "${TESTS_S:-120}" python3 -m pytest -q -p no:cacheprovider tests/test_accel.py \
+  tests/test_features.py -k "cuda or captured or resident"
+step bench-gpu "${BENCH_S:-400}" python3 bench/gpu.py --work /tmp/gpu-bench --json "$OUT/gpu.json" \
+  --procs "${PROCS:-1,2,4,8}" --streams "${STREAMS:-1,4,8,16}"
+if [ "${CALIBRATE:-0}" = 1 ]; then
+  step synth 90 python3 -m asdlib.cli synth --out /tmp/d --profile book --quiet --workers 14
+  step calibrate-official "${CALIBRATE_S:-330}" python3 bench/calibrate.py --out /tmp/cal --data /tmp/d \
+    --settings official --workers 6 --device cuda
+  step training-cuda "${TRAINING_S:-150}" python3 bench/training.py --device cuda
+fi
+nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv >> "$OUT/machine.txt" 2>&1
+tail -n 60 "$OUT"/*.txt

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asdlib.batch import default_workers, kernel_env, run_grid
+from asdlib.batch import RUNS_PER_GPU, default_workers, kernel_env, run_grid
+from asdlib.cli import build_parser
 from asdlib.book import ROOT
 from asdlib.tables import SCORE
 from asdlib.gather import gather, made_with, read_results
@@ -119,7 +120,12 @@ def test_each_local_worker_gets_its_own_gpu_and_the_cores_are_shared():
     gpus = {"threads": 1, "gpus": [0, 1, 2]}
     assert [kernel_env(gpus, w)["CUDA_VISIBLE_DEVICES"] for w in (0, 1, 2)] == ["0", "1", "2"]
     assert kernel_env({"threads": None, "gpus": []}) == {}  # a remote worker keeps its own environment
-    assert default_workers([0, 1]) == 2 and 1 <= default_workers([]) <= 8
+    assert default_workers([0, 1]) == 2 * RUNS_PER_GPU and default_workers([0, 1], 1) == 2
+    assert 1 <= default_workers([]) <= 8
+    run_help = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    assert f"default {RUNS_PER_GPU}," in " ".join(run_help.split())
+    two = {"threads": 1, "gpus": [0, 1]}  # several runs per GPU: the workers take the GPUs in turn
+    assert [kernel_env(two, w)["CUDA_VISIBLE_DEVICES"] for w in range(4)] == ["0", "1", "0", "1"]
 
 
 def _fake_run(out: Path, machine: str, system: str, seed: int, auc: list[float]) -> RunSpec:

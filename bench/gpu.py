@@ -1,0 +1,450 @@
+"""GPU benchmark of training throughput, and the wall time of the official-settings grid it implies.
+
+One run on one GPU (issue 15) prints and writes to ``--json``, each figure
+measured in this run on one machine type of the ``full`` synthetic profile
+(``fan``: 3,009 training clips), at the method's batch sizes (512 AE
+vectors, 32 patches or chunks):
+
+* per run: :func:`asdlib.training.train` examples per second, from the
+  epochs after the first, **eager** (``ASDLIB_CUDA_GRAPHS=0
+  ASDLIB_RESIDENT=0``: features gathered on the host, one kernel launch at
+  a time, the path before this benchmark existed) against the default
+  **fast** path (features resident on the GPU, each full batch's step
+  replayed as a CUDA graph, :mod:`asdlib.accel`), and ``precision="bfloat16"``;
+  for the AE baseline, the MobileNetV2 baseline, the compact framework
+  (``+ CL, MF``) and the authors' framework on waveform chunks;
+* the ceiling: the same plain MobileNetV2 and AE steps at large batches
+  (1,024 patches, 32,768 vectors), which the method's batch sizes cannot use;
+* several runs at once: N processes on the one GPU, each an ``asdlib``
+  training run (the batch runner's ``--runs-per-gpu``), their rates added;
+  and N training steps captured as graphs in one process on N CUDA streams
+  (a prototype of training several runs in one process; the batch runner
+  does not do it yet);
+* what the fast path does to the results: the book's MobileNetV2 settings
+  trained eager, fast, and fast in bfloat16 from the same seed, each scored
+  on the 1,200 test clips: the weights' and scores' largest difference and
+  the official score;
+* the estimated wall time of the official-settings grid (7 machine types
+  x 6 systems x 3 seeds, the official baselines' and the compact recipe's
+  epochs, full-size data) from the per-run rates and the best aggregate.
+
+    python3 bench/gpu.py --work /tmp/gpu-bench --json /tmp/gpu.json      # on a machine with a GPU
+    .venv/bin/python bench/gpu.py --device cpu --clips 40 --epochs 1 --quick   # the script's own check
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from asdlib.accel import Stepper, make_optimizer  # noqa: E402
+from asdlib.checkpoint import Trained, build_model  # noqa: E402
+from asdlib.layout import list_clips  # noqa: E402
+from asdlib.metrics import official_score  # noqa: E402
+from asdlib.recipes import baseline_config, recipe_config, system_config  # noqa: E402
+from asdlib.scoring import clip_scores  # noqa: E402
+from asdlib.synth import synthesize  # noqa: E402
+from asdlib.tables import cells, clip_frame  # noqa: E402
+from asdlib.training import _batch_loss, train  # noqa: E402
+from asdlib.windows import Inputs, load_inputs  # noqa: E402
+
+MACHINE = "fan"
+EAGER = {"ASDLIB_CUDA_GRAPHS": "0", "ASDLIB_RESIDENT": "0"}
+FAST: dict[str, str] = {}
+
+
+def log(*args) -> None:
+    print(*args, flush=True)
+
+
+@contextmanager
+def environ(env: dict[str, str]):
+    old = {k: os.environ.get(k) for k in EAGER}
+    os.environ.update({k: env.get(k, "1") for k in EAGER})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+# ---------------------------------------------------------------- the configurations
+
+
+def configs(epochs: int) -> dict[str, object]:
+    """The four kinds of run, official hyper-parameters but ``epochs`` (five times as many for the AE,
+    whose epochs are short) and no validation split."""
+    short = dict(epochs=epochs, val_fraction=0.0)
+    return {
+        "AE baseline": baseline_config("ae", **{**short, "epochs": 5 * epochs}),
+        "MBv2 baseline": baseline_config("mbv2", **short),
+        "compact + CL, MF": recipe_config("compact", median_filter="both", select="last", **short),
+        "authors + CL": recipe_config("authors", select="last", track_test=False, **short),
+    }
+
+
+def examples(feats, config) -> int:
+    return len(Inputs(config, feats, training=True).windows())
+
+
+def training_rate(feats, config, device, env) -> dict:
+    """Examples per second of ``train`` under ``env``, from the epochs after the first; whether the
+    graphs were used (no capture warning)."""
+    stamps = []
+
+    def stamp(_row):
+        sync(device)
+        stamps.append(time.perf_counter())
+
+    with environ(env), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0 = time.perf_counter()
+        trained = train(feats, config, device=device, progress=False, on_epoch=stamp)
+        total = time.perf_counter() - t0
+    n = examples(feats, config)
+    notes = [str(w.message) for w in caught if "CUDA graphs" in str(w.message)]
+    rate = n * (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else n / total
+    return {"rate": rate, "examples_per_epoch": n, "first_epoch_s": stamps[0] - t0, "total_s": total,
+            "graph_warning": notes[0] if notes else "", "trained": trained}
+
+
+def per_run(clips, cache, device, epochs: int, quick: bool) -> dict:
+    out = {}
+    for name, config in configs(epochs + 1).items():
+        feats = load_inputs(clips, cache, config, progress=False)
+        modes = {"eager": (EAGER, config), "fast": (FAST, config)}
+        if name == "MBv2 baseline" and not quick:
+            modes["fast bf16"] = (FAST, config.replace(precision="bfloat16"))
+        row = {}
+        for mode, (env, cfg) in modes.items():
+            r = training_rate(feats, cfg, device, env)
+            r.pop("trained")
+            row[mode] = r
+            log(f"  {name:18s} {mode:10s} {r['rate']:12,.0f} examples/s  (first epoch {r['first_epoch_s']:.1f} s)"
+                + (f"  [{r['graph_warning']}]" if r["graph_warning"] else ""))
+        for mode in row:
+            if mode != "eager":
+                row[mode]["speedup"] = row[mode]["rate"] / row["eager"]["rate"]
+        out[name] = row
+    return out
+
+
+# ---------------------------------------------------------------- the ceiling
+
+
+def plain_rate(kind: str, batch: int, device, *, bf16: bool = False, seconds: float = 4.0) -> float:
+    """A plain training step (random data in device memory) at ``batch``: examples per second."""
+    config = baseline_config(kind)
+    torch.manual_seed(0)
+    model = build_model(config, 3).to(device)
+    if bf16 and kind == "mbv2":
+        model.to(memory_format=torch.channels_last)
+    shape = (batch, config.ae_frames * 128) if kind == "ae" else (batch, 64, 128)
+    x = torch.randn(shape, device=device)
+    y = torch.randint(0, 3, (batch,), device=device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    model.train()
+    n, t0, i = 0, 0.0, 0
+    while True:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+            loss = F.mse_loss(out.float(), x) if kind == "ae" else F.cross_entropy(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        i += 1
+        if i == 3:
+            sync(device)
+            t0 = time.perf_counter()
+        elif i > 3:
+            n += batch
+            if i % 10 == 0:
+                sync(device)
+                if time.perf_counter() - t0 > seconds:
+                    return n / (time.perf_counter() - t0)
+
+
+def ceiling(device, quick: bool) -> dict:
+    sizes = {"mbv2": [32, 1024], "ae": [512, 32768]} if not quick else {"mbv2": [32], "ae": [512]}
+    out = {}
+    for kind, batches in sizes.items():
+        for b in batches:
+            out[f"{kind} batch {b}"] = plain_rate(kind, b, device)
+            log(f"  plain {kind} step, batch {b:6d}: {out[f'{kind} batch {b}']:14,.0f} examples/s")
+    if device.type == "cuda" and not quick:
+        out["mbv2 batch 1024 bf16"] = plain_rate("mbv2", 1024, device, bf16=True)
+        log(f"  plain mbv2 step, batch   1024, bf16 channels-last: {out['mbv2 batch 1024 bf16']:,.0f} examples/s")
+    return out
+
+
+# ---------------------------------------------------------------- several runs at once
+
+
+def relative_difference(a: dict, b: dict) -> float:
+    """The L2 norm of the difference of two state dicts' floating-point tensors over that of ``a``."""
+    keys = [k for k in a if a[k].is_floating_point()]
+    diff = sum(float((a[k].double() - b[k].double()).square().sum()) for k in keys)
+    return (diff / max(sum(float(a[k].double().square().sum()) for k in keys), 1e-300)) ** 0.5
+
+
+def worker(args) -> None:
+    """One process of the aggregate measurement: a fast training run; prints its rate as JSON."""
+    device = torch.device(args.device)
+    clips = list_clips(Path(args.data) / "dev_data", MACHINE, split="train")[:args.clips]
+    config = configs(args.epochs + 1)[args.worker]
+    feats = load_inputs(clips, args.cache, config, progress=False)
+    torch.zeros(1, device=device)  # CUDA's start-up before the barrier
+    barrier = Path(args.barrier)
+    (barrier / f"ready-{os.getpid()}").touch()
+    while len(list(barrier.glob("ready-*"))) < args.n:  # all the runs start training together
+        time.sleep(0.05)
+    stamps = []
+
+    def stamp(_row):
+        sync(device)
+        stamps.append(time.time())
+
+    trained = train(feats, config, device=device, progress=False, on_epoch=stamp)
+    n = examples(feats, config)
+    if args.weights:
+        torch.save({k: v.cpu() for k, v in trained.model.state_dict().items()}, args.weights)
+    print(json.dumps({"rate": n * (len(stamps) - 1) / (stamps[-1] - stamps[0]),
+                      "from": stamps[0], "to": stamps[-1]}))
+
+
+def processes(args, kind: str, counts: list[int], work: Path) -> dict:
+    out = {}
+    for n in counts:
+        barrier = work / f"barrier-{kind[:4]}-{n}"
+        barrier.mkdir(exist_ok=True)
+        for f in barrier.glob("ready-*"):
+            f.unlink()
+        cmd = [sys.executable, __file__, "--worker", kind, "--data", str(args.data), "--cache", str(args.cache),
+               "--clips", str(args.clips), "--epochs", str(args.epochs), "--device", args.device,
+               "--barrier", str(barrier), "--n", str(n)]
+        procs = [subprocess.Popen(cmd + ["--weights", str(work / f"w-{kind[:4]}-{n}-{i}.pt")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"}) for i in range(n)]
+        results = []
+        for p in procs:
+            stdout, stderr = p.communicate()
+            if p.returncode != 0:
+                raise RuntimeError(f"worker failed: {stderr[-1500:]}")
+            results.append(json.loads(stdout.strip().splitlines()[-1]))
+        overlap = min(r["to"] for r in results) - max(r["from"] for r in results)
+        span = max(r["to"] for r in results) - min(r["from"] for r in results)
+        out[n] = {"aggregate": sum(r["rate"] for r in results), "per_run": [r["rate"] for r in results],
+                  "overlap_share": max(0.0, overlap) / span if span > 0 else 1.0}
+        log(f"  {kind:14s} {n} process(es): {out[n]['aggregate']:12,.0f} examples/s together "
+            f"(measured epochs overlapping {out[n]['overlap_share']:.0%})")
+    first = torch.load(work / f"w-{kind[:4]}-{counts[0]}-0.pt")
+    worst = max([0.0] + [relative_difference(first, torch.load(work / f"w-{kind[:4]}-{n}-{i}.pt"))
+                         for n in counts[1:] for i in range(n)])
+    out["max_weight_difference"] = worst
+    log(f"  {kind}: relative L2 difference of the weights between a run alone and the same run beside "
+        f"others: {worst:.3g}")
+    return out
+
+
+def streams(feats, kind: str, device, counts: list[int], seconds: float = 4.0) -> dict:
+    """N models of ``kind`` in this process, each its step captured as a graph on its own stream,
+    replayed in turn: examples per second together."""
+    config = configs(2)[kind]
+    inputs = Inputs(config, feats, training=True, device=device)
+    win = inputs.windows()
+    targets = torch.zeros(len(win), dtype=torch.int64, device=device)
+    out = {}
+    for n in counts:
+        runs = []
+        for i in range(n):
+            torch.manual_seed(i)
+            model = build_model(config, 3).to(device).train()
+            opt = make_optimizer(model, config.lr, device, graphs=True)
+            runs.append((Stepper(model, opt, lambda x, xc, y, mix=None, m=model: _batch_loss(m, config, x, xc, y, mix),
+                                 batch_size=config.batch_size, graphs=True), torch.cuda.Stream()))
+        starts = torch.from_numpy(win.starts).to(device)
+        sync(device)  # made on the default stream, read on the others
+        step, count, t0 = 0, 0, None
+        while True:
+            for stepper, stream in runs:
+                with torch.cuda.stream(stream):
+                    i = torch.randint(0, len(win), (config.batch_size,), device=device)
+                    x, x_cnn = inputs.batch(starts[i], device)
+                    stepper(x, x_cnn, targets[i], config.lr)
+            step += 1
+            if step == 3:
+                sync(device)
+                t0 = time.perf_counter()
+            elif step > 3:
+                count += n * config.batch_size
+                if step % 20 == 0:
+                    sync(device)
+                    if time.perf_counter() - t0 > seconds:
+                        break
+        out[n] = count / (time.perf_counter() - t0)
+        log(f"  {kind:14s} {n:2d} graph(s) on {n} stream(s), one process: {out[n]:12,.0f} examples/s together")
+    return out
+
+
+# ---------------------------------------------------------------- results
+
+
+def score_of(trained, test_clips, cache, device) -> tuple[np.ndarray, float]:
+    feats = load_inputs(test_clips, cache, trained.config, progress=False)
+    s = clip_scores(trained, feats, device=device, progress=False)
+    return s, official_score(cells(clip_frame(test_clips, s).assign(machine=MACHINE)))
+
+
+def results_effect(train_clips, test_clips, cache, device, epochs: int) -> dict:
+    config = system_config("MBv2 baseline", "book").replace(epochs=epochs)
+    feats = load_inputs(train_clips, cache, config, progress=False)
+    runs = {"eager": (EAGER, config), "fast": (FAST, config),
+            "fast bf16": (FAST, config.replace(precision="bfloat16"))}
+    got = {}
+    for mode, (env, cfg) in runs.items():
+        r = training_rate(feats, cfg, device, env)
+        scores, official = score_of(r["trained"], test_clips, cache, device)
+        got[mode] = (r["trained"], scores, official, r["rate"])
+    base_w = got["eager"][0].model.state_dict()
+    out = {}
+    for mode, (trained, scores, official, rate) in got.items():
+        out[mode] = {"official_score": official, "rate": rate,
+                     "max_weight_difference": relative_difference(base_w, trained.model.state_dict()),
+                     "max_score_difference": float(np.abs(scores - got["eager"][1]).max()),
+                     "score_correlation": float(np.corrcoef(scores, got["eager"][1])[0, 1])}
+        log(f"  book MBv2 settings, {epochs} epochs, {mode:9s}: official score {official:.4f}, "
+            f"{rate:9,.0f} patches/s; against eager: relative L2 difference of the weights "
+            f"{out[mode]['max_weight_difference']:.3g}, clip scores by {out[mode]['max_score_difference']:.3g} "
+            f"(correlation {out[mode]['score_correlation']:.6f})")
+    return out
+
+
+def estimate(per: dict, aggregate: float) -> dict:
+    """Hours of the official-settings grid: 7 machine types x 3 seeds x (AE 100 epochs, the MobileNetV2
+    baseline 20, the compact recipe's four framework rows 20), full-size data (3,009 training clips a
+    type, 10 % held out for validation), at the fast per-run rates times ``aggregate`` (the gain of
+    several runs at once); training only (validation, scoring and start-up not counted)."""
+    def seconds(name: str, epochs: int) -> float:
+        r = per[name]["fast"]
+        return epochs * 0.9 * r["examples_full"] / r["rate"]
+
+    one = seconds("AE baseline", 100) + seconds("MBv2 baseline", 20) + 4 * seconds("compact + CL, MF", 20)
+    return {"one machine type and seed, runs one at a time (s)": one,
+            "grid, runs one at a time (h)": 21 * one / 3600,
+            "gain of several runs at once": aggregate,
+            "grid, estimated (h)": 21 * one / 3600 / aggregate}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", default="/tmp/gpu-bench", help="scratch folder (data, cache, weights)")
+    p.add_argument("--data", help="a data folder with dev_data/fan (default: synthesise the full profile's fan)")
+    p.add_argument("--cache")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--clips", type=int, default=400, help="training clips of the rate measurements")
+    p.add_argument("--epochs", type=int, default=2, help="measured epochs (after a first, not measured)")
+    p.add_argument("--procs", default="1,2,4,8")
+    p.add_argument("--streams", default="1,2,4,8,16")
+    p.add_argument("--only", default="per_run,ceiling,streams,processes,results",
+                   help="sections, comma-separated")
+    p.add_argument("--quick", action="store_true", help="fewer variants (a check of the script)")
+    p.add_argument("--json", help="write every figure here")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--weights", help=argparse.SUPPRESS)
+    p.add_argument("--barrier", help=argparse.SUPPRESS)
+    p.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    args.data = Path(args.data or work / "data")
+    args.cache = Path(args.cache or work / "cache")
+    device = torch.device(args.device)
+    if not (args.data / "dev_data" / MACHINE).is_dir():
+        t0 = time.perf_counter()
+        synthesize(args.data, profile="full", machines=[MACHINE], progress=False)
+        log(f"synthetic full-size {MACHINE}: {time.perf_counter() - t0:.0f} s")
+    all_train = list_clips(args.data / "dev_data", MACHINE, split="train")
+    train_clips = all_train[:args.clips]
+    test_clips = list_clips(args.data / "dev_data", MACHINE, split="test")
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    result: dict = {"device": name, "torch": torch.__version__, "clips": len(train_clips), "epochs": args.epochs}
+    log(f"{name}, torch {torch.__version__}: {len(train_clips)} training clips of {MACHINE}, "
+        f"{args.epochs} measured epoch(s) after a first")
+
+    def save():
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2, default=str))
+
+    only = args.only.split(",")
+    sections = [
+        ("per_run", "per run, examples/s (training, the method's batch sizes)",
+         lambda: per_run(train_clips, args.cache, device, args.epochs, args.quick)),
+        ("ceiling", "the same step at larger batches", lambda: ceiling(device, args.quick)),
+        ("streams", "several graphs in one process", lambda: {
+            kind: streams(load_inputs(train_clips, args.cache, configs(2)[kind], progress=False), kind, device,
+                          [int(n) for n in args.streams.split(",")]) for kind in ("MBv2 baseline", "AE baseline")}
+         if device.type == "cuda" else {}),
+        ("processes", "several runs at once, one process each", lambda: {
+            kind: processes(args, kind, [int(n) for n in args.procs.split(",")], work)
+            for kind in ("MBv2 baseline", "AE baseline")}),
+        ("results", "what the fast path does to the results",
+         lambda: results_effect(all_train, test_clips, args.cache, device, 2 if args.quick else 4)),
+    ]
+    for key, title, fn in sections:
+        if key not in only:
+            continue
+        log(f"\n{title}:")
+        t0 = time.perf_counter()
+        try:
+            result[key] = fn()
+        except Exception as err:  # noqa: BLE001: report, and go on to the next measurement
+            result[key] = {"error": f"{type(err).__name__}: {err}"}
+            log(f"  FAILED: {type(err).__name__}: {err}")
+        log(f"  ({time.perf_counter() - t0:.0f} s)")
+        save()
+    if "error" not in result.get("per_run", {"error": 1}):
+        for name, cfg in configs(1).items():
+            if name in result["per_run"] and not name.startswith("authors"):
+                result["per_run"][name]["fast"]["examples_full"] = examples(
+                    load_inputs(all_train, args.cache, cfg, progress=False), cfg)
+        mbv2_gains = {"processes": 1.0, "streams": 1.0}  # the best of N at once against 1, same measurement
+        for part in mbv2_gains:
+            got = {int(n): (r["aggregate"] if isinstance(r, dict) else r)
+                   for n, r in result.get(part, {}).get("MBv2 baseline", {}).items() if str(n).isdigit()}
+            if 1 in got:
+                mbv2_gains[part] = max(v / got[1] for v in got.values())
+        result["estimate, runs one at a time"] = estimate(result["per_run"], 1.0)
+        result["estimate, processes"] = estimate(result["per_run"], mbv2_gains["processes"])
+        result["estimate, streams in one process"] = estimate(result["per_run"], mbv2_gains["streams"])
+        log("\nthe official-settings grid (7 x 6 x 3, full size), training only:")
+        for key in ("estimate, runs one at a time", "estimate, processes", "estimate, streams in one process"):
+            e = result[key]
+            log(f"  {key:30s}: gain {e['gain of several runs at once']:.2f}x, {e['grid, estimated (h)']:.1f} h "
+                f"({e['one machine type and seed, runs one at a time (s)']:.0f} s a machine type and seed alone)")
+    save()
+
+
+if __name__ == "__main__":
+    main()
