@@ -50,7 +50,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asdlib.accel import Stepper, make_optimizer  # noqa: E402
-from asdlib.checkpoint import Trained, build_model  # noqa: E402
+from asdlib.checkpoint import build_model  # noqa: E402
 from asdlib.layout import list_clips  # noqa: E402
 from asdlib.metrics import official_score  # noqa: E402
 from asdlib.recipes import baseline_config, recipe_config, system_config  # noqa: E402
@@ -101,6 +101,11 @@ def configs(epochs: int) -> dict[str, object]:
         "compact + CL, MF": recipe_config("compact", median_filter="both", select="last", **short),
         "authors + CL": recipe_config("authors", select="last", track_test=False, **short),
     }
+
+
+def spread(clips: list, n: int) -> list:
+    """``n`` of ``clips`` taken evenly over the list (every section)."""
+    return clips[::max(1, len(clips) // n)][:n]
 
 
 def examples(feats, config) -> int:
@@ -210,7 +215,7 @@ def relative_difference(a: dict, b: dict) -> float:
 def worker(args) -> None:
     """One process of the aggregate measurement: a fast training run; prints its rate as JSON."""
     device = torch.device(args.device)
-    clips = list_clips(Path(args.data) / "dev_data", MACHINE, split="train")[:args.clips]
+    clips = spread(list_clips(Path(args.data) / "dev_data", MACHINE, split="train"), args.clips)
     config = configs(args.epochs + 1)[args.worker]
     feats = load_inputs(clips, args.cache, config, progress=False)
     torch.zeros(1, device=device)  # CUDA's start-up before the barrier
@@ -386,7 +391,7 @@ def main() -> None:
         synthesize(args.data, profile="full", machines=[MACHINE], progress=False)
         log(f"synthetic full-size {MACHINE}: {time.perf_counter() - t0:.0f} s")
     all_train = list_clips(args.data / "dev_data", MACHINE, split="train")
-    train_clips = all_train[:args.clips]
+    train_clips = spread(all_train, args.clips)
     test_clips = list_clips(args.data / "dev_data", MACHINE, split="test")
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     result: dict = {"device": name, "torch": torch.__version__, "clips": len(train_clips), "epochs": args.epochs}
