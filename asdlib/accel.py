@@ -52,7 +52,7 @@ class Resident:
 
     def __init__(self, feats, device: torch.device, *, chunk_rows: int = 1 << 16):
         data = feats.data
-        self.data = torch.empty(data.shape, dtype=torch.from_numpy(np.asarray(data[:1])).dtype, device=device)
+        self.data = torch.empty(data.shape, dtype=torch.from_numpy(np.array(data[:1])).dtype, device=device)
         for a in range(0, len(data), chunk_rows):  # a bounded host buffer, whatever the cache's size
             self.data[a:a + chunk_rows].copy_(torch.from_numpy(np.array(data[a:a + chunk_rows])))
         self.scale = float(feats.scale)

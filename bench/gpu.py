@@ -17,9 +17,11 @@ vectors, 32 patches or chunks):
   (1,024 patches, 32,768 vectors), which the method's batch sizes cannot use;
 * several runs at once: N processes on the one GPU, each an ``asdlib``
   training run (the batch runner's ``--runs-per-gpu``), their rates added;
-  and N training steps captured as graphs in one process on N CUDA streams
-  (a prototype of training several runs in one process; the batch runner
-  does not do it yet);
+  and, with ``--only ...,streams``, N training steps captured as graphs in
+  one process on N CUDA streams (a prototype of training several runs in
+  one process; the batch runner does not do it; on an H100 the one run of
+  this section measured one stream and did not finish four within its
+  time: not understood yet, so it is not run by default);
 * what the fast path does to the results: the book's MobileNetV2 settings
   trained eager, fast, and fast in bfloat16 from the same seed, each scored
   on the 1,200 test clips: the weights' and scores' largest difference and
@@ -370,8 +372,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2, help="measured epochs (after a first, not measured)")
     p.add_argument("--procs", default="1,2,4,8")
     p.add_argument("--streams", default="1,2,4,8,16")
-    p.add_argument("--only", default="per_run,ceiling,streams,processes,results",
-                   help="sections, comma-separated")
+    p.add_argument("--only", default="per_run,ceiling,processes,results",
+                   help="sections, comma-separated (also: streams)")
     p.add_argument("--quick", action="store_true", help="fewer variants (a check of the script)")
     p.add_argument("--json", help="write every figure here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
