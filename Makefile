@@ -40,9 +40,10 @@ endif
 	  $(if $(strip $(EVAL_RESULTS)),--set eval_table="$(abspath $(EVAL_RESULTS))") \
 	  --set progress=False
 
-## make test: the unit tests and the end-to-end smoke run
+## make test: the unit tests and the end-to-end smoke run, one test file per CPU core at a time
+##   (pytest-xdist; the smoke build of the book is the longest file, about 5 minutes on two cores)
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 ## make lab: JupyterLab on the chapters (notebooks/), the project's environment as their kernel;
 ##   a chapter makes the synthetic data it needs on first run (as make book does, into _build/data)

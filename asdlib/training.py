@@ -199,8 +199,8 @@ def _resume(checkpoint, machine: str, sections: list[str], config: TrainConfig,
     return ckpt
 
 
-def _prepare(feats: CachedFeatures, config: TrainConfig, sections: list[str], progress: bool,
-             device: torch.device) -> _Data:
+def _prepare(feats: CachedFeatures, config: TrainConfig, sections: list[str], progress: bool = False,
+             device: torch.device | None = None) -> _Data:
     inputs = Inputs(config, feats, training=True, progress=progress, device=device)
     if config.val_split == "tail":  # Keras' validation_split: the last examples in file order
         every = inputs.windows()

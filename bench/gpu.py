@@ -57,7 +57,7 @@ from asdlib.layout import list_clips  # noqa: E402
 from asdlib.metrics import official_score  # noqa: E402
 from asdlib.recipes import baseline_config, recipe_config, system_config  # noqa: E402
 from asdlib.scoring import clip_scores  # noqa: E402
-from asdlib.synth import synthesize  # noqa: E402
+from asdlib.synth import get_profile, synthesize  # noqa: E402
 from asdlib.tables import cells, clip_frame  # noqa: E402
 from asdlib.training import _batch_loss, train  # noqa: E402
 from asdlib.windows import Inputs, load_inputs  # noqa: E402
@@ -346,20 +346,45 @@ def results_effect(train_clips, test_clips, cache, device, epochs: int) -> dict:
     return out
 
 
-def estimate(per: dict, aggregate: float) -> dict:
+def full_clips() -> int:
+    """Training clips of one machine type of the ``full`` profile (the real data's count: 3,009)."""
+    p = get_profile("full")
+    return 3 * (p.train_source + p.train_target)
+
+
+def estimate(per: dict, clips: int, aggregate: float) -> dict:
     """Hours of the official-settings grid: 7 machine types x 3 seeds x (AE 100 epochs, the MobileNetV2
-    baseline 20, the compact recipe's four framework rows 20), full-size data (3,009 training clips a
-    type, 10 % held out for validation), at the fast per-run rates times ``aggregate`` (the gain of
-    several runs at once); training only (validation, scoring and start-up not counted)."""
+    baseline 20, the compact recipe's four framework rows 20), full-size data (:func:`full_clips` a
+    type, 10 % held out for validation), at the fast per-run rates measured on ``clips`` clips,
+    times ``aggregate`` (the gain of several runs at once); training only (validation, scoring and
+    start-up not counted)."""
     def seconds(name: str, epochs: int) -> float:
         r = per[name]["fast"]
-        return epochs * 0.9 * r["examples_full"] / r["rate"]
+        return epochs * 0.9 * r["examples_per_epoch"] / clips * full_clips() / r["rate"]
 
     one = seconds("AE baseline", 100) + seconds("MBv2 baseline", 20) + 4 * seconds("compact + CL, MF", 20)
     return {"one machine type and seed, runs one at a time (s)": one,
             "grid, runs one at a time (h)": 21 * one / 3600,
             "gain of several runs at once": aggregate,
             "grid, estimated (h)": 21 * one / 3600 / aggregate}
+
+
+def report_estimates(result: dict) -> None:
+    """Add the grid's estimates to ``result`` (from its per-run rates and aggregate gains) and print them."""
+    gains = {"processes": 1.0, "streams": 1.0}  # the best of N at once against 1, same measurement
+    for part in gains:
+        got = {int(n): (r["aggregate"] if isinstance(r, dict) else r)
+               for n, r in result.get(part, {}).get("MBv2 baseline", {}).items() if str(n).isdigit()}
+        if 1 in got:
+            gains[part] = max(v / got[1] for v in got.values())
+    result["estimate, runs one at a time"] = estimate(result["per_run"], result["clips"], 1.0)
+    result["estimate, processes"] = estimate(result["per_run"], result["clips"], gains["processes"])
+    result["estimate, streams in one process"] = estimate(result["per_run"], result["clips"], gains["streams"])
+    log(f"\nthe official-settings grid (7 x 6 x 3, {full_clips():,} training clips a type), training only:")
+    for key in ("estimate, runs one at a time", "estimate, processes", "estimate, streams in one process"):
+        e = result[key]
+        log(f"  {key:34s}: gain {e['gain of several runs at once']:.2f}x, {e['grid, estimated (h)']:.1f} h "
+            f"({e['one machine type and seed, runs one at a time (s)']:.0f} s a machine type and seed alone)")
 
 
 def main() -> None:
@@ -380,9 +405,12 @@ def main() -> None:
     p.add_argument("--weights", help=argparse.SUPPRESS)
     p.add_argument("--barrier", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--estimate-from", metavar="JSON", help="print the estimates of an earlier run's --json")
     args = p.parse_args()
     if args.worker:
         return worker(args)
+    if args.estimate_from:
+        return report_estimates(json.loads(Path(args.estimate_from).read_text()))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     args.data = Path(args.data or work / "data")
@@ -432,24 +460,7 @@ def main() -> None:
         log(f"  ({time.perf_counter() - t0:.0f} s)")
         save()
     if "error" not in result.get("per_run", {"error": 1}):
-        for name, cfg in configs(1).items():
-            if name in result["per_run"] and not name.startswith("authors"):
-                result["per_run"][name]["fast"]["examples_full"] = examples(
-                    load_inputs(all_train, args.cache, cfg, progress=False), cfg)
-        mbv2_gains = {"processes": 1.0, "streams": 1.0}  # the best of N at once against 1, same measurement
-        for part in mbv2_gains:
-            got = {int(n): (r["aggregate"] if isinstance(r, dict) else r)
-                   for n, r in result.get(part, {}).get("MBv2 baseline", {}).items() if str(n).isdigit()}
-            if 1 in got:
-                mbv2_gains[part] = max(v / got[1] for v in got.values())
-        result["estimate, runs one at a time"] = estimate(result["per_run"], 1.0)
-        result["estimate, processes"] = estimate(result["per_run"], mbv2_gains["processes"])
-        result["estimate, streams in one process"] = estimate(result["per_run"], mbv2_gains["streams"])
-        log("\nthe official-settings grid (7 x 6 x 3, full size), training only:")
-        for key in ("estimate, runs one at a time", "estimate, processes", "estimate, streams in one process"):
-            e = result[key]
-            log(f"  {key:30s}: gain {e['gain of several runs at once']:.2f}x, {e['grid, estimated (h)']:.1f} h "
-                f"({e['one machine type and seed, runs one at a time (s)']:.0f} s a machine type and seed alone)")
+        report_estimates(result)
     save()
 
 

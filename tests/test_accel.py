@@ -64,7 +64,7 @@ def test_the_history_parts_are_float64_sums_over_the_batch(fan):
     y = torch.tensor([0, 1, 2, 0])
     loss, parts = _batch_loss(model, MBV2, x, None, y)
     assert parts["loss"].dtype == torch.float64 and parts["accuracy"].dtype == torch.float64
-    assert float(parts["loss"]) == float(loss) * 4
+    assert float(parts["loss"]) == float(loss.detach()) * 4
     assert 0 <= float(parts["accuracy"]) <= 4
 
 
