@@ -13,6 +13,11 @@ epoch number only, and the learning rate is a function of the epoch and the
 step (:meth:`asdlib.config.TrainConfig.learning_rate`), so a run resumed
 from its checkpoint gives the same weights as an uninterrupted one.  A
 checkpoint is written, atomically, after every epoch.
+
+On a GPU the same epochs run on the fast path of :mod:`asdlib.accel` (the
+features on the device, each full batch's step replayed as a CUDA graph),
+equal to the eager path up to floating point; the CPU path is the one it
+always was, to the bit.
 """
 from __future__ import annotations
 
