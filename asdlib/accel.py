@@ -59,12 +59,13 @@ class Resident:
         self.device = device
 
     @staticmethod
-    def fits(feats, device: torch.device) -> bool:
-        """Whether ``feats`` may be made resident on ``device`` (CUDA, allowed, small enough)."""
+    def fits(feats, device: torch.device, *, copies: int = 1) -> bool:
+        """Whether ``copies`` caches the size of ``feats`` may be made resident on ``device`` (CUDA,
+        allowed, small enough)."""
         if device.type != "cuda" or not _enabled("ASDLIB_RESIDENT"):
             return False
         free, _ = torch.cuda.mem_get_info(device)
-        return feats.data.nbytes <= RESIDENT_SHARE * free
+        return copies * feats.data.nbytes <= RESIDENT_SHARE * free
 
     def gather(self, starts: torch.Tensor, width: int) -> torch.Tensor:
         """As :func:`asdlib.windows.gather`, for ``starts`` on the device: float32, waveforms scaled."""

@@ -141,7 +141,8 @@ class Inputs:
         self.filtered = median_filtered(feats, config, progress=progress) \
             if self.filter and not self.chunk else None
         self.resident = self.resident_filtered = None
-        if device is not None and Resident.fits(feats, torch.device(device)):
+        copies = 1 if self.filtered is None else 2  # "+MF": the filtered rows too
+        if device is not None and Resident.fits(feats, torch.device(device), copies=copies):
             self.resident = Resident(feats, torch.device(device))
             if self.filtered is not None:
                 self.resident_filtered = Resident(self.filtered, torch.device(device))
