@@ -45,6 +45,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from tqdm.auto import tqdm
 
 from ._numeric import EPS
+from .accel import tune_host_allocator
 from .cache import CachedFeatures
 from .checkpoint import Trained, pick_device
 from .errors import SectionError
@@ -123,6 +124,8 @@ def clip_means(trained: Trained, feats: CachedFeatures | Inputs, per_window: Cal
     """
     config = trained.config
     device = pick_device(device)
+    if device.type == "cpu":
+        tune_host_allocator()
     inputs = feats if isinstance(feats, Inputs) else Inputs(config, feats, training=False, hop=hop,
                                                             progress=progress)
     feats = inputs.feats

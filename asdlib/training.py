@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .accel import Stepper, make_optimizer, optimizer_state, use_graphs
+from .accel import Stepper, make_optimizer, optimizer_state, tune_host_allocator, use_graphs
 from .augment import Mix, augment_batch
 from .cache import CachedFeatures
 from .checkpoint import (Checkpoint, CheckpointError, Trained, build_model, cpu_state, history_frame,
@@ -40,7 +40,6 @@ from .checkpoint import (Checkpoint, CheckpointError, Trained, build_model, cpu_
 from .config import TrainConfig
 from .errors import TrainingError
 from .losses import nt_xent
-from .models import reconstruction_error
 from .project import clips_fingerprint
 from .windows import Inputs, Windows, split_clips
 
@@ -62,8 +61,16 @@ def _batch_loss(model, config: TrainConfig, x: torch.Tensor, x_cnn: torch.Tensor
     n = len(x)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
         if config.model == "ae":
-            err = reconstruction_error(model, x).float()
-            return err.mean(), {"loss": err.detach().sum().double()}
+            flat = x.reshape(n, -1)
+            recon = model(flat).float()
+            if n & (n - 1):  # not a power of two: the mean of the examples' means, as it always was
+                err = (recon - flat).square().mean(dim=1)
+                return err.mean(), {"loss": err.detach().sum().double()}
+            with torch.no_grad():  # the history's sum of per-example errors, as scoring computes them
+                err = (recon - flat).square().mean(dim=1)
+            # the same gradient to the bit where 1/n is exact (every full batch of 512), by one fused
+            # kernel instead of five (a tenth of the AE's step on the CPU)
+            return F.mse_loss(recon, flat), {"loss": err.sum().double()}
         if config.model == "mbv2":
             logits = model(x if x_cnn is None else x_cnn).float()
             loss = F.cross_entropy(logits, y)
@@ -73,7 +80,7 @@ def _batch_loss(model, config: TrainConfig, x: torch.Tensor, x_cnn: torch.Tensor
             return loss, {"loss": loss.detach().double() * n, "accuracy": correct.double()}
         recon, logits, p, u = model(x, x_cnn)
         recon, logits, p, u = recon.float(), logits.float(), p.float(), u.float()
-    mse = (recon - x.reshape(n, -1)).square().mean()
+    mse = F.mse_loss(recon, x.reshape(n, -1))  # (recon - x)^2's mean and its gradient, to the bit
     ce = F.cross_entropy(logits, y)
     if mix is not None:
         ce = mix.lam * ce + (1.0 - mix.lam) * F.cross_entropy(logits, mix.partner)
@@ -312,6 +319,8 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
         state = _State(start=ckpt.epoch, history=list(ckpt.history), best=ckpt.best,
                        best_epoch=ckpt.best_epoch, optimizer=ckpt.optimizer, data=data_id)
     model.to(device)
+    if device.type == "cpu":
+        tune_host_allocator()
     if config.model != "ae" and (device.type == "cpu" or config.precision == "bfloat16"):
         model.to(memory_format=torch.channels_last)
     graphs = use_graphs(device)
