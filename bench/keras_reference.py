@@ -66,6 +66,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", help=".npz with ae, patches and labels")
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs after the first (default 3)")
+    ap.add_argument("--ae-epochs", type=int, help="the AE's timed epochs (default: --epochs)")
     args = ap.parse_args()
     import numpy as np
     import tensorflow as tf
@@ -80,7 +81,7 @@ def main() -> None:
     onehot = np.eye(classes, dtype="float32")[labels]
     out = {"tensorflow": tf.__version__, "keras": keras.__version__,
            "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
-           "ae": fit_rate(keras, autoencoder(keras, vectors.shape[1]), vectors, vectors, 512, args.epochs),
+           "ae": fit_rate(keras, autoencoder(keras, vectors.shape[1]), vectors, vectors, 512, args.ae_epochs or args.epochs),
            "mbv2": fit_rate(keras, mobilenet(keras, classes), patches, onehot, 32, args.epochs)}
     print(json.dumps(out))
 

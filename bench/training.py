@@ -26,7 +26,19 @@ On the same log-mel features, at the official batch sizes (512 AE vectors,
 Targets (issue 15): MobileNetV2 training at least 2x Keras, the AE at least
 80 % of its matrix-product ceiling.
 
-    .venv/bin/python bench/training.py [--clips N] [--device cpu|cuda] [--epochs E] [--keras-python PY]
+A shared 2-core machine's speed drifts by 10-20 % within a minute, as much
+as the effects measured, so the training figures are taken in rounds
+(``--rounds``, default 3): in each, Keras, the plain port, asdlib and the
+ceiling one after the other, and each ratio is the median of the rounds'
+ratios (each taken from figures measured within a minute of each other).
+The AE's epochs on 30 clips are short (about 9,000 vectors), so both asdlib
+and Keras train it for at least 200,000 vectors a round.  On the CPU the
+glibc allocator is set as asdlib's training sets it
+(:func:`asdlib.accel.tune_host_allocator`) from the start, so the plain port
+runs with it too; ``ASDLIB_MALLOC_TUNING=0`` measures everything without it.
+
+    .venv/bin/python bench/training.py [--clips N] [--device cpu|cuda] [--epochs E] [--rounds R]
+                                       [--keras-python PY]
 
 TensorFlow beside the project's environment, to measure the Keras column:
 
@@ -38,6 +50,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +64,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import mobilenet_v2
 
+from asdlib.accel import tune_host_allocator
 from asdlib.cache import load_features
 from asdlib.layout import list_clips
 from asdlib.models import AutoEncoder, MobileNetV2
@@ -114,21 +129,32 @@ def keras_python(given: str | None) -> str | None:
     return sys.executable if importlib.util.find_spec("tensorflow") is not None else None
 
 
+#: The fewest AE vectors a round trains (asdlib and Keras alike): an epoch of 30 clips is ~9,000.
+AE_EXAMPLES = 200_000
+
+
+def ae_epochs(feats, epochs: int) -> int:
+    """Timed AE epochs: ``epochs``, or more, to train at least :data:`AE_EXAMPLES` vectors."""
+    return max(epochs, math.ceil(AE_EXAMPLES / len(official_examples("ae", feats))))
+
+
 def keras_rates(python: str, feats, epochs: int) -> dict:
-    """The official Keras training steps' rates (``bench/keras_reference.py``) on the same features."""
+    """The official Keras training steps' rates (``bench/keras_reference.py``) on the same features,
+    ``epochs`` timed epochs of MobileNetV2 (the AE's: :func:`ae_epochs`)."""
     patches = official_examples("mbv2", feats)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "features.npz"
         np.savez(path, ae=official_examples("ae", feats).numpy(), patches=patches.numpy(),
                  labels=np.arange(len(patches)) % 3)
         done = subprocess.run([python, str(Path(__file__).with_name("keras_reference.py")), str(path),
-                               "--epochs", str(epochs)], capture_output=True, text=True)
+                               "--epochs", str(epochs), "--ae-epochs", str(ae_epochs(feats, epochs))],
+                              capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"bench/keras_reference.py under {python} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def reference_rate(model_kind: str, feats, device, seconds: float = 8.0) -> float:
+def reference_rate(model_kind: str, feats, device, seconds: float = 4.0) -> float:
     """Examples per second of a plain port of the official training step."""
     torch.manual_seed(0)
     data = official_examples(model_kind, feats).to(device)
@@ -177,8 +203,25 @@ def training_rate(feats, config, device, epochs: int) -> float:
 
 
 def asdlib_rate(model_kind: str, feats, device, epochs: int) -> float:
-    """Examples per second of :func:`asdlib.training.train`, from the epochs after the first."""
+    """Examples per second of :func:`asdlib.training.train`, from the epochs after the first (the
+    AE's: :func:`ae_epochs`)."""
+    if model_kind == "ae":
+        epochs = ae_epochs(feats, epochs)
     return training_rate(feats, baseline_config(model_kind, epochs=epochs + 1, val_fraction=0.0), device, epochs)
+
+
+def measure_round(feats, device, epochs: int, kpy: str | None) -> dict:
+    """One round: Keras (when given), then per baseline the plain port and asdlib, then the ceiling."""
+    out = {"keras": keras_rates(kpy, feats, epochs) if kpy else None}
+    for kind in ("ae", "mbv2"):
+        out[kind] = {"port": reference_rate(kind, feats, device), "asdlib": asdlib_rate(kind, feats, device, epochs)}
+    out["ceiling"], out["gflops"] = matmul_ceiling(device, seconds=3.0)
+    return out
+
+
+def median_ratio(rounds: list[dict], num, den) -> float:
+    """The median over the rounds of ``num(round) / den(round)``."""
+    return statistics.median(num(r) / den(r) for r in rounds)
 
 
 def recipe_rates(clips, cache: Path, device, epochs: int) -> dict[str, float]:
@@ -218,12 +261,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=int, default=30, help="training clips (default 30: 10 per section)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--epochs", type=int, default=2, help="timed epochs of asdlib's training")
+    ap.add_argument("--epochs", type=int, default=2, help="timed MobileNetV2 epochs a round (default 2)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the training figures (default 3)")
     ap.add_argument("--keras-python", help="a Python with TensorFlow for the Keras reference "
                     "(default: this one, if it has TensorFlow)")
     args = ap.parse_args()
-    kpy = keras_python(args.keras_python)
+    if args.rounds < 1 or args.epochs < 1:
+        raise SystemExit("--rounds and --epochs must be at least 1")
     device = torch.device(args.device)
+    kpy = keras_python(args.keras_python) if device.type == "cpu" else None
+    # the allocator as asdlib's training sets it, from the start: the port runs with it too
+    tuned = device.type == "cpu" and tune_host_allocator()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         per_section = max(args.clips // 3 - 1, 1)
@@ -232,30 +280,41 @@ def main() -> None:
                    machines=["fan"], progress=False)
         clips = list_clips(tmp / "data" / "dev_data", "fan", split="train")
         feats = load_features(clips, tmp / "cache", progress=False)
-        rows = []
-        for kind, unit in (("ae", "vectors"), ("mbv2", "patches")):
-            ref = reference_rate(kind, feats, device)
-            ours = asdlib_rate(kind, feats, device, args.epochs)
-            rows.append((kind, unit, ref, ours))
-        keras = keras_rates(kpy, feats, args.epochs + 1) if kpy and device.type == "cpu" else None
-        ceiling, gflops = matmul_ceiling(device)
+        rounds = []
+        for r in range(args.rounds):
+            rounds.append(measure_round(feats, device, args.epochs, kpy))
+            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         plain, folded = scoring_rates(feats, device)
         recipes = recipe_rates(clips, tmp / "cache", device, args.epochs)
 
-    print(f"{len(clips)} clips, device {device}, {torch.get_num_threads()} torch threads\n")
-    print(f"{'training':10s} {'unit':8s} {'plain port/s':>13s} {'asdlib/s':>10s} {'vs port':>8s} "
-          f"{'Keras/s':>8s} {'vs Keras':>9s}")
-    for kind, unit, ref, ours in rows:
-        k = f"{keras[kind]:8.0f} {ours / keras[kind]:8.2f}x" if keras else f"{'-':>8s} {'-':>9s}"
-        print(f"{kind:10s} {unit:8s} {ref:13.0f} {ours:10.0f} {ours / ref:7.2f}x {k}")
+    keras = rounds[0]["keras"]
+    print(f"{len(clips)} clips, device {device}, {torch.get_num_threads()} torch threads, "
+          f"{args.rounds} rounds (each figure a round's; ratios: the median of the rounds' ratios)")
+    if device.type == "cpu":
+        print("glibc allocator tuned (asdlib.accel.tune_host_allocator), for the port too" if tuned else
+              "glibc allocator as it was (ASDLIB_MALLOC_TUNING=0, or not glibc)")
+    print()
+    print(f"{'training':9s} {'unit':8s} {'round':>5s} {'Keras/s':>8s} {'plain port/s':>13s} {'asdlib/s':>9s} "
+          f"{'vs port':>8s} {'vs Keras':>9s}")
+    for kind, unit in (("ae", "vectors"), ("mbv2", "patches")):
+        for i, r in enumerate(rounds):
+            k = r["keras"][kind] if keras else float("nan")
+            print(f"{kind:9s} {unit:8s} {i + 1:5d} {k:8.0f} {r[kind]['port']:13.0f} {r[kind]['asdlib']:9.0f} "
+                  f"{r[kind]['asdlib'] / r[kind]['port']:7.2f}x {r[kind]['asdlib'] / k:8.2f}x")
+        vs_keras = (f"{median_ratio(rounds, lambda r: r[kind]['asdlib'], lambda r: r['keras'][kind]):8.2f}x"
+                    if keras else f"{'-':>9s}")
+        print(f"{kind:9s} {unit:8s} {'median':>5s} {'':8s} {'':13s} {'':9s} "
+              f"{median_ratio(rounds, lambda r: r[kind]['asdlib'], lambda r: r[kind]['port']):7.2f}x {vs_keras}")
     if keras:
-        print(f"Keras: the official training steps, measured in this run (TensorFlow {keras['tensorflow']}, "
+        print(f"Keras: the official training steps, measured in each round (TensorFlow {keras['tensorflow']}, "
               f"Keras {keras['keras']}). Target: MobileNetV2 at least 2x Keras.")
     elif device.type == "cpu":
         print("Keras: not measured (no TensorFlow; see --keras-python in this script's help)")
-    ae = rows[0][3]
-    print(f"AE matrix-product ceiling at batch 512: {ceiling:.0f} vectors/s ({gflops:.0f} GFLOP/s); "
-          f"asdlib reaches {100 * ae / ceiling:.0f} % of it (target: 80 %)")
+    share = median_ratio(rounds, lambda r: r["ae"]["asdlib"], lambda r: r["ceiling"])
+    ceilings = ", ".join(f"{r['ceiling']:.0f}" for r in rounds)
+    print(f"AE matrix-product ceiling at batch 512, vectors/s by round: {ceilings} "
+          f"({statistics.median(r['gflops'] for r in rounds):.0f} GFLOP/s, median); "
+          f"asdlib reaches {100 * share:.0f} % of it (target: 80 %)")
     print(f"\nscoring   MobileNetV2 patches/s: training graph in eval mode {plain:.0f}, "
           f"folded inference model {folded:.0f} ({folded / plain:.2f}x)")
     print("\nthe ablation's recipes, training chunks per second (a chunk: one 64-frame patch or one waveform chunk):")
