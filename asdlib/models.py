@@ -16,7 +16,7 @@
 MobileNetV2's ReLU6 works in place only where no gradient is recorded
 (:class:`ReLU6`): under autograd an in-place ReLU6 copies its input first,
 so out of place is the same numbers for one pass less over the largest
-activations (a tenth of a training step on the CPU), while scoring keeps the
+activations (a few per cent of a training step on the CPU), while scoring keeps the
 memory of the in-place one.
 
 Both keep Keras' batch-normalisation epsilon (1e-3); the momentum of the

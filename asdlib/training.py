@@ -69,7 +69,7 @@ def _batch_loss(model, config: TrainConfig, x: torch.Tensor, x_cnn: torch.Tensor
             with torch.no_grad():  # the history's sum of per-example errors, as scoring computes them
                 err = (recon - flat).square().mean(dim=1)
             # the same gradient to the bit where 1/n is exact (every full batch of 512), by one fused
-            # kernel instead of five (a tenth of the AE's step on the CPU)
+            # kernel instead of five (a few per cent of the AE's step on the CPU)
             return F.mse_loss(recon, flat), {"loss": err.sum().double()}
         if config.model == "mbv2":
             logits = model(x if x_cnn is None else x_cnn).float()
