@@ -135,20 +135,24 @@ AE_EXAMPLES = 200_000
 
 def ae_epochs(feats, epochs: int) -> int:
     """Timed AE epochs: ``epochs``, or more, to train at least :data:`AE_EXAMPLES` vectors."""
-    return max(epochs, math.ceil(AE_EXAMPLES / len(official_examples("ae", feats))))
+    return max(epochs, math.ceil(AE_EXAMPLES / len(windows(feats, range(len(feats)), width=5, hop=1))))
 
 
-def keras_rates(python: str, feats, epochs: int) -> dict:
-    """The official Keras training steps' rates (``bench/keras_reference.py``) on the same features,
-    ``epochs`` timed epochs of MobileNetV2 (the AE's: :func:`ae_epochs`)."""
+def write_keras_data(feats, path: Path) -> Path:
+    """The official examples of both baselines, as ``bench/keras_reference.py`` reads them."""
     patches = official_examples("mbv2", feats)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "features.npz"
-        np.savez(path, ae=official_examples("ae", feats).numpy(), patches=patches.numpy(),
-                 labels=np.arange(len(patches)) % 3)
-        done = subprocess.run([python, str(Path(__file__).with_name("keras_reference.py")), str(path),
-                               "--epochs", str(epochs), "--ae-epochs", str(ae_epochs(feats, epochs))],
-                              capture_output=True, text=True)
+    np.savez(path, ae=official_examples("ae", feats).numpy(), patches=patches.numpy(),
+             labels=np.arange(len(patches)) % 3)
+    return path
+
+
+def keras_rates(python: str, data: Path, feats, epochs: int) -> dict:
+    """The official Keras training steps' rates (``bench/keras_reference.py``) on ``data``
+    (:func:`write_keras_data` of ``feats``), ``epochs`` timed epochs of MobileNetV2 (the AE's:
+    :func:`ae_epochs`)."""
+    done = subprocess.run([python, str(Path(__file__).with_name("keras_reference.py")), str(data),
+                           "--epochs", str(epochs), "--ae-epochs", str(ae_epochs(feats, epochs))],
+                          capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"bench/keras_reference.py under {python} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -210,9 +214,10 @@ def asdlib_rate(model_kind: str, feats, device, epochs: int) -> float:
     return training_rate(feats, baseline_config(model_kind, epochs=epochs + 1, val_fraction=0.0), device, epochs)
 
 
-def measure_round(feats, device, epochs: int, kpy: str | None) -> dict:
-    """One round: Keras (when given), then per baseline the plain port and asdlib, then the ceiling."""
-    out = {"keras": keras_rates(kpy, feats, epochs) if kpy else None}
+def measure_round(feats, device, epochs: int, keras: tuple[str, Path] | None) -> dict:
+    """One round: Keras (when given its Python and data), then per baseline the plain port and
+    asdlib, then the ceiling."""
+    out = {"keras": keras_rates(*keras, feats, epochs) if keras else None}
     for kind in ("ae", "mbv2"):
         out[kind] = {"port": reference_rate(kind, feats, device), "asdlib": asdlib_rate(kind, feats, device, epochs)}
     out["ceiling"], out["gflops"] = matmul_ceiling(device, seconds=3.0)
@@ -280,9 +285,10 @@ def main() -> None:
                    machines=["fan"], progress=False)
         clips = list_clips(tmp / "data" / "dev_data", "fan", split="train")
         feats = load_features(clips, tmp / "cache", progress=False)
+        keras_ref = (kpy, write_keras_data(feats, tmp / "keras.npz")) if kpy else None
         rounds = []
         for r in range(args.rounds):
-            rounds.append(measure_round(feats, device, args.epochs, kpy))
+            rounds.append(measure_round(feats, device, args.epochs, keras_ref))
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         plain, folded = scoring_rates(feats, device)
         recipes = recipe_rates(clips, tmp / "cache", device, args.epochs)
