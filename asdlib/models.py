@@ -72,6 +72,14 @@ class ReLU6(nn.ReLU6):
         return F.hardtanh(x, 0.0, 6.0, inplace=not (torch.is_grad_enabled() and x.requires_grad))
 
 
+def _channels_last(weight: torch.Tensor) -> bool:
+    """Whether a convolution's weight is stored channels-last (never inside ``vmap``, where the
+    stacked weights of :mod:`asdlib.fused` cannot be asked)."""
+    if torch._C._functorch.is_batchedtensor(weight):
+        return False
+    return weight.is_contiguous(memory_format=torch.channels_last)
+
+
 def _set_batchnorm(model: nn.Module, *, momentum: float, eps: float = KERAS_BN_EPS) -> None:
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -184,7 +192,7 @@ class MobileNetV2(nn.Module):
     def feature_map(self, patches: torch.Tensor) -> torch.Tensor:
         """The last feature map, shape=(batch, 1280, frames / 32, n_mels / 32)."""
         x = patches.unsqueeze(1)
-        if self.features[0][0].weight.is_contiguous(memory_format=torch.channels_last):
+        if _channels_last(self.features[0][0].weight):
             x = x.contiguous(memory_format=torch.channels_last)
         stem = self.features[0]
         x = stem[2](stem[1](self._stem(x)))  # conv, batch norm, ReLU6

@@ -97,3 +97,23 @@ def test_the_two_forms_rank_clips_differently():
     assert (ours[0] < ours[1]) != (official[0] < official[1])
     with pytest.raises(ValueError, match="form"):
         section_log_odds(a, sec, form="odds")
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: MobileNetV2(3), (8, 64, 128)), (lambda: AutoEncoder(), (16, 640))])
+def test_stacked_models_under_vmap_train_as_each_model_alone(make, shape):
+    """What bench/gpu.py's fused section relies on: N networks' weights stacked, one vmap-ed
+    training pass gives each its own outputs and its own batch-norm statistics."""
+    from torch.func import functional_call, stack_module_state, vmap
+    torch.manual_seed(0)
+    nets = [make().train() for _ in range(3)]
+    params, buffers = stack_module_state(nets)
+    base = MobileNetV2(3).to("meta") if isinstance(nets[0], MobileNetV2) else AutoEncoder().to("meta")
+    x = torch.randn(3, *shape)
+    out = vmap(lambda p, b, xi: functional_call(base, (p, b), (xi,)))(params, buffers, x)
+    for i, net in enumerate(nets):
+        torch.testing.assert_close(out[i], net(x[i]), rtol=1e-4, atol=1e-4)
+        for name, buf in net.named_buffers():
+            if buf.is_floating_point():
+                torch.testing.assert_close(buffers[name][i], buf, rtol=1e-4, atol=1e-6)
+            else:
+                assert int(buffers[name][i]) == int(buf) == 1
