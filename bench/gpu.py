@@ -15,34 +15,41 @@ vectors, 32 patches or chunks):
   (``+ CL, MF``) and the authors' framework on waveform chunks;
 * the ceiling: the same plain MobileNetV2 and AE steps at large batches
   (1,024 patches, 32,768 vectors), which the method's batch sizes cannot use;
+* several models trained as one (a prototype, not used by the batch
+  runner): N models' weights stacked and one ``torch.func.vmap``-ed step
+  of all N captured as one graph (horizontal fusion);
 * several runs at once: N processes on the one GPU, each an ``asdlib``
   training run (the batch runner's ``--runs-per-gpu``), their rates added;
-  and, with ``--only ...,streams``, N training steps captured as graphs in
-  one process on N CUDA streams (a prototype of training several runs in
-  one process; the batch runner does not do it; on an H100 the one run of
-  this section measured one stream and did not finish four within its
-  time: not understood yet, so it is not run by default);
 * what the fast path does to the results: the book's MobileNetV2 settings
-  trained eager, fast, and fast in bfloat16 from the same seed, each scored
-  on the 1,200 test clips: the weights' and scores' largest difference and
-  the official score;
+  trained from one seed eager, eager again, eager with the learning rate in
+  float32 (a last-bit change of every step, on any device), and on a GPU
+  fast and fast in bfloat16, each scored on the 1,200 test clips: the
+  weights' and scores' difference from the first eager run and the
+  official score;
 * the estimated wall time of the official-settings grid (7 machine types
   x 6 systems x 3 seeds, the official baselines' and the compact recipe's
-  epochs, full-size data) from the per-run rates and the best aggregate.
+  epochs, full-size data) from the per-run rates, with the gains of several
+  runs at once, and its bound if every run trained at the large-batch rate.
 
     python3 bench/gpu.py --work /tmp/gpu-bench --json /tmp/gpu.json      # on a machine with a GPU
     .venv/bin/python bench/gpu.py --device cpu --clips 40 --epochs 1 --quick   # the script's own check
+    python3 bench/gpu.py --estimate-from /tmp/gpu.json                    # the estimates of a run again
+
+Measured with it: ``book/performance.md``.
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import faulthandler
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -135,12 +142,12 @@ def training_rate(feats, config, device, env) -> dict:
             "graph_warning": notes[0] if notes else "", "trained": trained}
 
 
-def per_run(clips, cache, device, epochs: int, quick: bool) -> dict:
+def per_run(clips, cache, device, epochs: int, quick: bool, only: list[str]) -> dict:
     out = {}
     for name, config in configs(epochs + 1).items():
         feats = load_inputs(clips, cache, config, progress=False)
-        modes = {"eager": (EAGER, config), "fast": (FAST, config)}
-        if name == "MBv2 baseline" and not quick:
+        modes = {m: v for m, v in {"eager": (EAGER, config), "fast": (FAST, config)}.items() if m in only}
+        if name == "MBv2 baseline" and not quick and "bf16" in only:
             modes["fast bf16"] = (FAST, config.replace(precision="bfloat16"))
         row = {}
         for mode, (env, cfg) in modes.items():
@@ -150,7 +157,7 @@ def per_run(clips, cache, device, epochs: int, quick: bool) -> dict:
             log(f"  {name:18s} {mode:10s} {r['rate']:12,.0f} examples/s  (first epoch {r['first_epoch_s']:.1f} s)"
                 + (f"  [{r['graph_warning']}]" if r["graph_warning"] else ""))
         for mode in row:
-            if mode != "eager":
+            if mode != "eager" and "eager" in row:
                 row[mode]["speedup"] = row[mode]["rate"] / row["eager"]["rate"]
         out[name] = row
     return out
@@ -273,43 +280,111 @@ def processes(args, kind: str, counts: list[int], work: Path) -> dict:
     return out
 
 
-def streams(feats, kind: str, device, counts: list[int], seconds: float = 4.0) -> dict:
-    """N models of ``kind`` in this process, each its step captured as a graph on its own stream,
-    replayed in turn: examples per second together."""
+# ---------------------------------------------------------------- several models fused in one
+
+
+def fused(feats, kind: str, device, counts: list[int], *, seconds: float = 4.0) -> dict:
+    """N models of ``kind`` trained as one (horizontal fusion, as HFTA, Wang et al., MLSys 2021): their
+    weights, batch-norm statistics and Adam's state stacked (``torch.func.stack_module_state``), one
+    step of all N on N batches of the method's size mapped by ``torch.func.vmap`` (convolutions
+    become grouped ones, linear layers batched products, each model's batch norm sees its own
+    batch), captured as one CUDA graph on a GPU: examples per second together.  A prototype: the
+    batch runner does not train so."""
     config = configs(2)[kind]
     inputs = Inputs(config, feats, training=True, device=device)
     win = inputs.windows()
-    targets = torch.zeros(len(win), dtype=torch.int64, device=device)
+    starts = torch.from_numpy(win.starts).to(device)
+    targets = torch.randint(0, 3, (len(win),), device=device)
     out = {}
     for n in counts:
-        runs = []
-        for i in range(n):
-            torch.manual_seed(i)
-            model = build_model(config, 3).to(device).train()
-            opt = make_optimizer(model, config.lr, device, graphs=True)
-            runs.append((Stepper(model, opt, lambda x, xc, y, mix=None, m=model: _batch_loss(m, config, x, xc, y, mix),
-                                 batch_size=config.batch_size, graphs=True), torch.cuda.Stream()))
-        starts = torch.from_numpy(win.starts).to(device)
-        sync(device)  # made on the default stream, read on the others
-        step, count, t0 = 0, 0, None
-        while True:
-            for stepper, stream in runs:
-                with torch.cuda.stream(stream):
-                    i = torch.randint(0, len(win), (config.batch_size,), device=device)
-                    x, x_cnn = inputs.batch(starts[i], device)
-                    stepper(x, x_cnn, targets[i], config.lr)
-            step += 1
-            if step == 3:
+        try:
+            out[n] = _fused_rate(config, inputs, win, starts, targets, device, n, seconds)
+        except Exception as err:  # noqa: BLE001: report (an N too large for memory, say), go on
+            out[n] = {"error": f"{type(err).__name__}: {err}"}
+            log(f"  {kind:18s} {n:3d} model(s) fused: FAILED: {out[n]['error'][:300]}")
+            continue
+        log(f"  {kind:18s} {n:3d} model(s) fused, one graph: {out[n]:12,.0f} examples/s together "
+            f"({out[n] / n:,.0f} a model)")
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return out
+
+
+def _fused_rate(config, inputs, win, starts, targets, device, n: int, seconds: float) -> float:
+    """Examples per second of ``n`` fused models of ``config`` (see :func:`fused`)."""
+    from torch.func import functional_call, stack_module_state, vmap
+    b = config.batch_size
+    models = []
+    for i in range(n):
+        torch.manual_seed(i)
+        models.append(build_model(config, 3).to(device).train())
+    params, buffers = stack_module_state(models)
+    base = copy.deepcopy(models[0]).to("meta")
+    del models
+
+    def one(p, bu, x, x_cnn, y):
+        loss, parts = _batch_loss(lambda *a: functional_call(base, (p, bu), a), config, x, x_cnn, y)
+        return loss, parts["loss"]
+
+    graphs = device.type == "cuda"
+    opt = torch.optim.Adam(list(params.values()), lr=torch.tensor(config.lr, device=device) if graphs
+                           else config.lr, capturable=graphs)
+    static = {}
+
+    def batch():
+        i = torch.randint(0, len(win), (n * b,), device=device)
+        x, x_cnn = inputs.batch(starts[i] if inputs.resident is not None else win.starts[i.cpu().numpy()],
+                                device)
+        shape = (n, b) + tuple(x.shape[1:])
+        return (x.view(shape), None if x_cnn is None else x_cnn.view(shape), targets[i].view(n, b))
+
+    def step(x, x_cnn, y):
+        losses, parts = vmap(one, in_dims=(0, 0, 0, None if x_cnn is None else 0, 0))(params, buffers, x, x_cnn, y)
+        opt.zero_grad(set_to_none=False)
+        losses.sum().backward()
+        opt.step()
+        return parts
+
+    graph = None
+    if graphs:
+        static["in"] = batch()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                step(*static["in"])
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static["parts"] = step(*static["in"])
+    count, t0, k = 0, None, 0
+    while True:
+        new = batch()
+        if graph is not None:
+            for s_, t_ in zip(static["in"], new):
+                if s_ is not None:
+                    s_.copy_(t_)
+            graph.replay()
+        else:
+            step(*new)
+        k += 1
+        if k == 3:
+            sync(device)
+            t0 = time.perf_counter()
+        elif k > 3:
+            count += n * b
+            if k % 10 == 0:
                 sync(device)
-                t0 = time.perf_counter()
-            elif step > 3:
-                count += n * config.batch_size
-                if step % 20 == 0:
-                    sync(device)
-                    if time.perf_counter() - t0 > seconds:
-                        break
-        out[n] = count / (time.perf_counter() - t0)
-        log(f"  {kind:14s} {n:2d} graph(s) on {n} stream(s), one process: {out[n]:12,.0f} examples/s together")
+                if time.perf_counter() - t0 > seconds:
+                    break
+    return count / (time.perf_counter() - t0)
+
+
+def fused_all(train_clips, cache, device, spec: dict[str, list[int]], quick: bool) -> dict:
+    out = {}
+    for kind, counts in spec.items():
+        feats = load_inputs(train_clips, cache, configs(2)[kind], progress=False)
+        out[kind] = fused(feats, kind, device, counts, seconds=1.0 if quick else 4.0)
     return out
 
 
@@ -322,14 +397,40 @@ def score_of(trained, test_clips, cache, device) -> tuple[np.ndarray, float]:
     return s, official_score(cells(clip_frame(test_clips, s).assign(machine=MACHINE)))
 
 
+@contextmanager
+def float32_lr():
+    """Adam's learning rate as a float32 tensor (not Python's float64) in ``train``: a change in the
+    last bits of every update, as the fast path makes on a GPU, that any device can run."""
+    import asdlib.training as training
+    plain = training.make_optimizer
+
+    def make(model, lr, device, *, graphs, state=None):
+        opt = plain(model, lr, device, graphs=graphs, state=state)
+        for group in opt.param_groups:
+            group["lr"], group["foreach"] = torch.tensor(float(group["lr"]), dtype=torch.float32), False
+        return opt
+
+    training.make_optimizer = make
+    try:
+        yield
+    finally:
+        training.make_optimizer = plain
+
+
 def results_effect(train_clips, test_clips, cache, device, epochs: int) -> dict:
+    """The book's MobileNetV2 baseline trained from one seed several ways, each scored: against the
+    first eager run, a second (on a GPU: its own non-determinism), the learning rate rounded to
+    float32 (a last-bit change of every step), and on a GPU the fast path in float32 and bfloat16."""
     config = system_config("MBv2 baseline", "book").replace(epochs=epochs)
     feats = load_inputs(train_clips, cache, config, progress=False)
-    runs = {"eager": (EAGER, config), "fast": (FAST, config),
-            "fast bf16": (FAST, config.replace(precision="bfloat16"))}
+    runs = {"eager": (EAGER, config, False), "eager again": (EAGER, config, False),
+            "eager, float32 lr": (EAGER, config, True)}
+    if device.type == "cuda":
+        runs.update({"fast": (FAST, config, False), "fast bf16": (FAST, config.replace(precision="bfloat16"), False)})
     got = {}
-    for mode, (env, cfg) in runs.items():
-        r = training_rate(feats, cfg, device, env)
+    for mode, (env, cfg, perturbed) in runs.items():
+        with float32_lr() if perturbed else nullcontext():
+            r = training_rate(feats, cfg, device, env)
         scores, official = score_of(r["trained"], test_clips, cache, device)
         got[mode] = (r["trained"], scores, official, r["rate"])
     base_w = got["eager"][0].model.state_dict()
@@ -339,7 +440,7 @@ def results_effect(train_clips, test_clips, cache, device, epochs: int) -> dict:
                      "max_weight_difference": relative_difference(base_w, trained.model.state_dict()),
                      "max_score_difference": float(np.abs(scores - got["eager"][1]).max()),
                      "score_correlation": float(np.corrcoef(scores, got["eager"][1])[0, 1])}
-        log(f"  book MBv2 settings, {epochs} epochs, {mode:9s}: official score {official:.4f}, "
+        log(f"  book MBv2 settings, {epochs} epochs, {mode:17s}: official score {official:.4f}, "
             f"{rate:9,.0f} patches/s; against eager: relative L2 difference of the weights "
             f"{out[mode]['max_weight_difference']:.3g}, clip scores by {out[mode]['max_score_difference']:.3g} "
             f"(correlation {out[mode]['score_correlation']:.6f})")
@@ -352,38 +453,64 @@ def full_clips() -> int:
     return 3 * (p.train_source + p.train_target)
 
 
-def estimate(per: dict, clips: int, aggregate: float) -> dict:
+def estimate(per: dict, clips: int, gains: float | dict[str, float]) -> dict:
     """Hours of the official-settings grid: 7 machine types x 3 seeds x (AE 100 epochs, the MobileNetV2
     baseline 20, the compact recipe's four framework rows 20), full-size data (:func:`full_clips` a
     type, 10 % held out for validation), at the fast per-run rates measured on ``clips`` clips,
-    times ``aggregate`` (the gain of several runs at once); training only (validation, scoring and
-    start-up not counted)."""
-    def seconds(name: str, epochs: int) -> float:
-        r = per[name]["fast"]
-        return epochs * 0.9 * r["examples_per_epoch"] / clips * full_clips() / r["rate"]
+    times ``gains`` (the gain of several runs at once: one figure, or one per kind of run); training
+    only (validation, scoring and start-up not counted)."""
+    gains = gains if isinstance(gains, dict) else dict.fromkeys(("AE baseline", "MBv2 baseline", "compact + CL, MF"),
+                                                                  float(gains))
 
-    one = seconds("AE baseline", 100) + seconds("MBv2 baseline", 20) + 4 * seconds("compact + CL, MF", 20)
-    return {"one machine type and seed, runs one at a time (s)": one,
-            "grid, runs one at a time (h)": 21 * one / 3600,
-            "gain of several runs at once": aggregate,
-            "grid, estimated (h)": 21 * one / 3600 / aggregate}
+    def seconds(name: str, epochs: int, gain: float = 1.0) -> float:
+        r = per[name]["fast"]
+        return epochs * 0.9 * r["examples_per_epoch"] / clips * full_clips() / r["rate"] / gain
+
+    def one(g) -> float:
+        return (seconds("AE baseline", 100, g["AE baseline"]) + seconds("MBv2 baseline", 20, g["MBv2 baseline"])
+                + 4 * seconds("compact + CL, MF", 20, g["compact + CL, MF"]))
+
+    alone, shared = one(dict.fromkeys(gains, 1.0)), one(gains)
+    return {"one machine type and seed, runs one at a time (s)": alone,
+            "grid, runs one at a time (h)": 21 * alone / 3600,
+            "gain of several runs at once": 21 * alone / 3600 / (21 * shared / 3600),
+            "gains by kind": gains,
+            "grid, estimated (h)": 21 * shared / 3600}
+
+
+def _best_gain(rates: dict, single: float | None = None) -> float:
+    """The best rate of N at once over the rate of one (``single``, else N = 1 of the same measurement)."""
+    got = {int(n): (r["aggregate"] if isinstance(r, dict) else r) for n, r in rates.items() if str(n).isdigit()}
+    one = single if single else got.get(1)
+    return max(got.values()) / one if one and got else 1.0
 
 
 def report_estimates(result: dict) -> None:
     """Add the grid's estimates to ``result`` (from its per-run rates and aggregate gains) and print them."""
-    gains = {"processes": 1.0, "streams": 1.0}  # the best of N at once against 1, same measurement
-    for part in gains:
-        got = {int(n): (r["aggregate"] if isinstance(r, dict) else r)
-               for n, r in result.get(part, {}).get("MBv2 baseline", {}).items() if str(n).isdigit()}
-        if 1 in got:
-            gains[part] = max(v / got[1] for v in got.values())
-    result["estimate, runs one at a time"] = estimate(result["per_run"], result["clips"], 1.0)
-    result["estimate, processes"] = estimate(result["per_run"], result["clips"], gains["processes"])
-    result["estimate, streams in one process"] = estimate(result["per_run"], result["clips"], gains["streams"])
+    kinds = ("AE baseline", "MBv2 baseline", "compact + CL, MF")
+    options = {"estimate, runs one at a time": 1.0}
+    for part, key in (("processes", "estimate, processes"), ("fused", "estimate, models fused in one")):
+        got = result.get(part, {})
+        if isinstance(got, dict) and "error" not in got and got:
+            # the fused path's N = 1 already pays vmap's cost: gains against the plain fast run
+            # a kind not measured so (the framework, by processes) takes MobileNetV2's gain
+            gains = {k: _best_gain(got[k], result["per_run"][k]["fast"]["rate"] if part == "fused" else None)
+                     for k in kinds if k in got}
+            options[key] = {k: gains.get(k, gains.get("MBv2 baseline", 1.0)) for k in kinds}
+    ceiling = result.get("ceiling", {})
+    fast = {k: result["per_run"][k]["fast"]["rate"] for k in kinds}
+    if "mbv2 batch 1024" in ceiling and "ae batch 32768" in ceiling:
+        # every run at the plain step's large-batch rate: the framework's rows taken to gain as much as
+        # MobileNetV2 (its CNN is the larger part of its step), a bound no sharing of the GPU passes
+        mbv2 = ceiling["mbv2 batch 1024"] / fast["MBv2 baseline"]
+        options["bound: every run at the large-batch rate"] = {
+            "AE baseline": ceiling["ae batch 32768"] / fast["AE baseline"], "MBv2 baseline": mbv2,
+            "compact + CL, MF": mbv2}
     log(f"\nthe official-settings grid (7 x 6 x 3, {full_clips():,} training clips a type), training only:")
-    for key in ("estimate, runs one at a time", "estimate, processes", "estimate, streams in one process"):
-        e = result[key]
-        log(f"  {key:34s}: gain {e['gain of several runs at once']:.2f}x, {e['grid, estimated (h)']:.1f} h "
+    for key, gains in options.items():
+        e = result[key] = estimate(result["per_run"], result["clips"], gains)
+        by = ", ".join(f"{k.split()[0]} {g:.2f}x" for k, g in e["gains by kind"].items())
+        log(f"  {key:42s}: gain {e['gain of several runs at once']:.2f}x ({by}), {e['grid, estimated (h)']:.1f} h "
             f"({e['one machine type and seed, runs one at a time (s)']:.0f} s a machine type and seed alone)")
 
 
@@ -396,9 +523,12 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=400, help="training clips of the rate measurements")
     p.add_argument("--epochs", type=int, default=2, help="measured epochs (after a first, not measured)")
     p.add_argument("--procs", default="1,2,4,8")
-    p.add_argument("--streams", default="1,2,4,8,16")
-    p.add_argument("--only", default="per_run,ceiling,processes,results",
-                   help="sections, comma-separated (also: streams)")
+    p.add_argument("--modes", default="eager,fast,bf16", help="the per-run section's paths (comma-separated)")
+    p.add_argument("--fused", default="MBv2 baseline=1,4,8,16,32;AE baseline=1,4,16,64;compact + CL, MF=1,4,8",
+                   help="models fused in one step, per kind: 'KIND=N,N,...;KIND=...'")
+    p.add_argument("--only", default="per_run,ceiling,fused,processes,results",
+                   help="sections, comma-separated")
+    p.add_argument("--results-epochs", type=int, default=4, help="epochs of the results section's runs")
     p.add_argument("--quick", action="store_true", help="fewer variants (a check of the script)")
     p.add_argument("--json", help="write every figure here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -407,6 +537,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--estimate-from", metavar="JSON", help="print the estimates of an earlier run's --json")
     args = p.parse_args()
+    faulthandler.register(signal.SIGTERM, chain=True)  # a step stopped by its timeout says where it was
     if args.worker:
         return worker(args)
     if args.estimate_from:
@@ -435,17 +566,17 @@ def main() -> None:
     only = args.only.split(",")
     sections = [
         ("per_run", "per run, examples/s (training, the method's batch sizes)",
-         lambda: per_run(train_clips, args.cache, device, args.epochs, args.quick)),
+         lambda: per_run(train_clips, args.cache, device, args.epochs, args.quick, args.modes.split(","))),
         ("ceiling", "the same step at larger batches", lambda: ceiling(device, args.quick)),
-        ("streams", "several graphs in one process", lambda: {
-            kind: streams(load_inputs(train_clips, args.cache, configs(2)[kind], progress=False), kind, device,
-                          [int(n) for n in args.streams.split(",")]) for kind in ("MBv2 baseline", "AE baseline")}
-         if device.type == "cuda" else {}),
+        ("fused", "several models trained as one (a prototype)", lambda: fused_all(
+            train_clips, args.cache, device,
+            {k: [int(n) for n in v.split(",")] for k, v in (part.split("=") for part in args.fused.split(";"))},
+            args.quick)),
         ("processes", "several runs at once, one process each", lambda: {
             kind: processes(args, kind, [int(n) for n in args.procs.split(",")], work)
             for kind in ("MBv2 baseline", "AE baseline")}),
         ("results", "what the fast path does to the results",
-         lambda: results_effect(all_train, test_clips, args.cache, device, 2 if args.quick else 4)),
+         lambda: results_effect(all_train, test_clips, args.cache, device, args.results_epochs)),
     ]
     for key, title, fn in sections:
         if key not in only:

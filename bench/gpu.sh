@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The GPU checks of a session with a lent GPU (../shared/gpu.md): install what the GPU machine
 # lacks from wheels in .whl/ (soundfile, librosa, papermill, dask and their small dependencies),
-# run the CUDA tests of the fast training path, then bench/gpu.py (per-run and aggregate
-# training throughput, the large-batch ceiling, the fast path's effect on results, the
-# official-settings grid's estimated wall time), each under a timeout, writing every output
-# to $OUT. CALIBRATE=1 adds the official-settings calibration of the synthetic data and
-# bench/training.py on CUDA (the checks of earlier sessions).
+# run the CUDA tests of the fast training path, then bench/gpu.py (per-run training throughput,
+# the large-batch ceiling, models fused in one step, several processes at once, the fast path's
+# effect on results, the official-settings grid's estimated wall time), each under a timeout,
+# writing every output to $OUT. ONLY=... and MODES=... pick bench/gpu.py's sections and paths.
+# CALIBRATE=1 adds the official-settings calibration of the synthetic data and bench/training.py
+# on CUDA (the checks of earlier sessions).
 #
 #   run (device tool):  bash bench/gpu.sh        with .whl carried beside the checkout
 set -u
@@ -24,7 +25,8 @@ step() {  # step NAME SECONDS COMMAND...: run under a timeout, log its time and 
 step tests-cuda "${TESTS_S:-120}" python3 -m pytest -q -p no:cacheprovider tests/test_accel.py \
   tests/test_features.py -k "cuda or captured or resident"
 step bench-gpu "${BENCH_S:-400}" python3 bench/gpu.py --work /tmp/gpu-bench --json "$OUT/gpu.json" \
-  --procs "${PROCS:-1,2,4,8}" --streams "${STREAMS:-1,4,8,16}"
+  --procs "${PROCS:-1,2,4}" --only "${ONLY:-per_run,ceiling,fused,processes,results}" \
+  --modes "${MODES:-eager,fast,bf16}"
 if [ "${CALIBRATE:-0}" = 1 ]; then
   step synth 90 python3 -m asdlib.cli synth --out /tmp/d --profile book --quiet --workers 14
   step calibrate-official "${CALIBRATE_S:-330}" python3 bench/calibrate.py --out /tmp/cal --data /tmp/d \
