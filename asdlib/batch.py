@@ -209,8 +209,10 @@ def _gpus() -> list[int]:
         return []
 
 
-#: Runs that share one GPU at a time by default (``--runs-per-gpu``): at the method's batch sizes one
-#: run leaves most of a GPU idle (``bench/gpu.py`` measures the aggregate of N runs at once).
+#: Runs that share one GPU at a time by default (``--runs-per-gpu``). Their training steps take turns
+#: on the GPU (two or four fast-path runs trained 1.02-1.03x as fast together as one alone on an H100,
+#: ``bench/gpu.py``); what a run does besides training (decoding, features, scoring, its notebook)
+#: runs on the CPU meanwhile.
 RUNS_PER_GPU = 4
 
 

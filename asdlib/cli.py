@@ -338,8 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="workers of the local Dask cluster, one run each at a time (default: --runs-per-gpu "
                         "per GPU, else one per CPU core, at most 8)")
     p.add_argument("--runs-per-gpu", type=int, metavar="N",
-                   help="runs sharing each GPU at once (default 4, asdlib.batch.RUNS_PER_GPU: one run at the "
-                        "method's batch sizes leaves most of a GPU idle)")
+                   help="runs sharing each GPU at once (default 4, asdlib.batch.RUNS_PER_GPU: their training "
+                        "steps take turns on the GPU, their other work (features, scoring) overlaps)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="use the Dask cluster of this scheduler (tcp://host:8786) instead of a local one")
     p.add_argument("--synth", metavar="PROFILE",
