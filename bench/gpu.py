@@ -528,7 +528,7 @@ def main() -> None:
                    help="models fused in one step, per kind: 'KIND=N,N,...;KIND=...'")
     p.add_argument("--only", default="per_run,ceiling,fused,processes,results",
                    help="sections, comma-separated")
-    p.add_argument("--results-epochs", type=int, default=4, help="epochs of the results section's runs")
+    p.add_argument("--results-epochs", type=int, help="epochs of the results section's runs (default 4, --quick 2)")
     p.add_argument("--quick", action="store_true", help="fewer variants (a check of the script)")
     p.add_argument("--json", help="write every figure here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -576,7 +576,8 @@ def main() -> None:
             kind: processes(args, kind, [int(n) for n in args.procs.split(",")], work)
             for kind in ("MBv2 baseline", "AE baseline")}),
         ("results", "what the fast path does to the results",
-         lambda: results_effect(all_train, test_clips, args.cache, device, args.results_epochs)),
+         lambda: results_effect(all_train, test_clips, args.cache, device,
+                                args.results_epochs or (2 if args.quick else 4))),
     ]
     for key, title, fn in sections:
         if key not in only:
