@@ -58,7 +58,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asdlib.accel import Stepper, make_optimizer  # noqa: E402
 from asdlib.checkpoint import build_model  # noqa: E402
 from asdlib.layout import list_clips  # noqa: E402
 from asdlib.metrics import official_score  # noqa: E402
