@@ -73,11 +73,12 @@ class ReLU6(nn.ReLU6):
 
 
 def _channels_last(weight: torch.Tensor) -> bool:
-    """Whether a convolution's weight is stored channels-last (never inside ``vmap``, where the
-    stacked weights of :mod:`asdlib.fused` cannot be asked)."""
-    if torch._C._functorch.is_batchedtensor(weight):
+    """Whether a convolution's weight is stored channels-last; False inside ``torch.func.vmap``,
+    which cannot tell for stacked weights (several networks trained as one, ``bench/gpu.py``)."""
+    try:
+        return weight.is_contiguous(memory_format=torch.channels_last)
+    except RuntimeError:  # vmap: "NYI: querying is_contiguous inside of vmap for memory_format ..."
         return False
-    return weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def _set_batchnorm(model: nn.Module, *, momentum: float, eps: float = KERAS_BN_EPS) -> None:
