@@ -58,6 +58,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from asdlib.accel import Stepper, make_optimizer  # noqa: E402
 from asdlib.checkpoint import build_model  # noqa: E402
 from asdlib.layout import list_clips  # noqa: E402
 from asdlib.metrics import official_score  # noqa: E402
@@ -302,7 +303,7 @@ def fused(feats, kind: str, device, counts: list[int], *, seconds: float = 4.0) 
             out[n] = {"error": f"{type(err).__name__}: {err}"}
             log(f"  {kind:18s} {n:3d} model(s) fused: FAILED: {out[n]['error'][:300]}")
             continue
-        log(f"  {kind:18s} {n:3d} model(s) fused, one graph: {out[n]:12,.0f} examples/s together "
+        log(f"  {kind:18s} {n:3d} model(s) fused, one step: {out[n]:12,.0f} examples/s together "
             f"({out[n] / n:,.0f} a model)")
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -310,7 +311,9 @@ def fused(feats, kind: str, device, counts: list[int], *, seconds: float = 4.0) 
 
 
 def _fused_rate(config, inputs, win, starts, targets, device, n: int, seconds: float) -> float:
-    """Examples per second of ``n`` fused models of ``config`` (see :func:`fused`)."""
+    """Examples per second of ``n`` fused models of ``config`` (see :func:`fused`), stepped by
+    :class:`asdlib.accel.Stepper` (one CUDA graph on a GPU) with :func:`asdlib.accel.make_optimizer`'s
+    Adam, as one run is."""
     from torch.func import functional_call, stack_module_state, vmap
     b = config.batch_size
     models = []
@@ -320,15 +323,24 @@ def _fused_rate(config, inputs, win, starts, targets, device, n: int, seconds: f
     params, buffers = stack_module_state(models)
     base = copy.deepcopy(models[0]).to("meta")
     del models
+    stacked = torch.nn.Module()  # holds the stacked tensors, for the optimiser and the capture's undo
+    for k, v in params.items():
+        stacked.register_parameter(k.replace(".", "/"), torch.nn.Parameter(v.detach()))
+    for k, v in buffers.items():
+        stacked.register_buffer(k.replace(".", "/"), v)
+    params = {k: stacked.get_parameter(k.replace(".", "/")) for k in params}
 
     def one(p, bu, x, x_cnn, y):
         loss, parts = _batch_loss(lambda *a: functional_call(base, (p, bu), a), config, x, x_cnn, y)
         return loss, parts["loss"]
 
+    def loss_fn(x, x_cnn, y, mix=None):
+        losses, parts = vmap(one, in_dims=(0, 0, 0, None if x_cnn is None else 0, 0))(params, buffers, x, x_cnn, y)
+        return losses.sum(), {"loss": parts}
+
     graphs = device.type == "cuda"
-    opt = torch.optim.Adam(list(params.values()), lr=torch.tensor(config.lr, device=device) if graphs
-                           else config.lr, capturable=graphs)
-    static = {}
+    opt = make_optimizer(stacked, config.lr, device, graphs=graphs)
+    step = Stepper(stacked, opt, loss_fn, batch_size=n, graphs=graphs)  # a "full batch": n batches of b
 
     def batch():
         i = torch.randint(0, len(win), (n * b,), device=device)
@@ -337,35 +349,9 @@ def _fused_rate(config, inputs, win, starts, targets, device, n: int, seconds: f
         shape = (n, b) + tuple(x.shape[1:])
         return (x.view(shape), None if x_cnn is None else x_cnn.view(shape), targets[i].view(n, b))
 
-    def step(x, x_cnn, y):
-        losses, parts = vmap(one, in_dims=(0, 0, 0, None if x_cnn is None else 0, 0))(params, buffers, x, x_cnn, y)
-        opt.zero_grad(set_to_none=False)
-        losses.sum().backward()
-        opt.step()
-        return parts
-
-    graph = None
-    if graphs:
-        static["in"] = batch()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                step(*static["in"])
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            static["parts"] = step(*static["in"])
     count, t0, k = 0, None, 0
     while True:
-        new = batch()
-        if graph is not None:
-            for s_, t_ in zip(static["in"], new):
-                if s_ is not None:
-                    s_.copy_(t_)
-            graph.replay()
-        else:
-            step(*new)
+        step(*batch(), config.lr)
         k += 1
         if k == 3:
             sync(device)
@@ -377,6 +363,20 @@ def _fused_rate(config, inputs, win, starts, targets, device, n: int, seconds: f
                 if time.perf_counter() - t0 > seconds:
                     break
     return count / (time.perf_counter() - t0)
+
+
+def fused_spec(text: str) -> dict[str, list[int]]:
+    """``--fused``: 'KIND=N,N,...;KIND=...' with kinds of :func:`configs`."""
+    spec = {}
+    for part in text.split(";"):
+        kind, _, counts = part.partition("=")
+        try:
+            spec[kind.strip()] = [int(n) for n in counts.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: KIND=N,N,... expected") from None
+        if kind.strip() not in configs(1) or min(spec[kind.strip()]) < 1:
+            raise argparse.ArgumentTypeError(f"{part!r}: a kind of {sorted(configs(1))} and counts of 1 or more")
+    return spec
 
 
 def fused_all(train_clips, cache, device, spec: dict[str, list[int]], quick: bool) -> dict:
@@ -530,7 +530,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2, help="measured epochs (after a first, not measured)")
     p.add_argument("--procs", default="1,2,4,8")
     p.add_argument("--modes", default="eager,fast,bf16", help="the per-run section's paths (comma-separated)")
-    p.add_argument("--fused", default="MBv2 baseline=1,4,8,16,32;AE baseline=1,4,16,64;compact + CL, MF=1,4,8",
+    p.add_argument("--fused", type=fused_spec,
+                   default=fused_spec("MBv2 baseline=1,4,8,16,32;AE baseline=1,4,16,64;compact + CL, MF=1,4,8"),
                    help="models fused in one step, per kind: 'KIND=N,N,...;KIND=...'")
     p.add_argument("--only", default="per_run,ceiling,fused,processes,results",
                    help="sections, comma-separated")
@@ -576,7 +577,7 @@ def main() -> None:
         ("ceiling", "the same step at larger batches", lambda: ceiling(device, args.quick)),
         ("fused", "several models trained as one (a prototype)", lambda: fused_all(
             train_clips, args.cache, device,
-            {k: [int(n) for n in v.split(",")] for k, v in (part.split("=") for part in args.fused.split(";"))},
+            args.fused,
             args.quick)),
         ("processes", "several runs at once, one process each", lambda: {
             kind: processes(args, kind, [int(n) for n in args.procs.split(",")], work)
