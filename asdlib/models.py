@@ -33,8 +33,16 @@ channels, so :class:`MobileNetV2` keeps the three-channel first kernel (the
 parameter count and the checkpoint are those of the official network) and
 convolves the one log-mel channel with its channel sum: the same output for
 a third of the first layer's work and memory.
+
+On the CPU, MobileNetV2's depthwise convolutions on feature maps lower than
+their kernel (the last blocks' 2 x 4 maps of a 64 x 128 patch) train with
+their height padding made explicit (:class:`DepthwiseConv2d`): oneDNN
+computes such a convolution's weight gradient 20 to 50 times slower than its
+forward, and the explicit zero rows take it off that path.
 """
 from __future__ import annotations
+
+import os
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +78,48 @@ class ReLU6(nn.ReLU6):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.hardtanh(x, 0.0, 6.0, inplace=not (torch.is_grad_enabled() and x.requires_grad))
+
+
+#: ``0`` turns :class:`DepthwiseConv2d`'s explicit padding off (the CPU's training then takes
+#: oneDNN's own path, as before; ``bench/depthwise.py`` compares the two).
+DEPTHWISE_PAD = "ASDLIB_DEPTHWISE_PAD"
+
+
+class DepthwiseConv2d(nn.Conv2d):
+    """A depthwise convolution whose weight gradient on the CPU stays off oneDNN's slow path.
+
+    oneDNN, which runs PyTorch's convolutions on the CPU, computes the
+    weight gradient of a depthwise 3 x 3 convolution 20 to 50 times slower
+    than its forward when the input is lower than the kernel (measured on
+    the project's 2-core machine for inputs 1 and 2 high; 3 and more run at
+    the forward's speed): MobileNetV2's last three depthwise layers see 2 x 4
+    maps of a 64 x 128 patch, and took about a seventh of a training step.
+    In training on the CPU such an input gets its height padding as zero
+    rows (``F.pad``), then the convolution runs without height padding: the
+    same products and the same output, the gradients summed in another
+    order (float32 rounding: about 2e-7 relative on the weight gradient).
+    Elsewhere (scoring, the GPU, inputs at least as high as the kernel) it
+    is ``nn.Conv2d``; ``ASDLIB_DEPTHWISE_PAD=0`` makes it so everywhere.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad_h, pad_w = self.padding if isinstance(self.padding, tuple) else (0, 0)
+        if (pad_h > 0 and self.padding_mode == "zeros" and x.shape[-2] < self.kernel_size[0] and x.device.type == "cpu"
+                and torch.is_grad_enabled() and self.weight.requires_grad
+                and os.environ.get(DEPTHWISE_PAD, "1").strip().lower() not in ("0", "false", "no", "off")):
+            return F.conv2d(F.pad(x, (0, 0, pad_h, pad_h)), self.weight, self.bias, self.stride,
+                            (0, pad_w), self.dilation, self.groups)
+        return super().forward(x)
+
+    @classmethod
+    def replacing(cls, conv: nn.Conv2d) -> "DepthwiseConv2d":
+        """The same layer, sharing ``conv``'s parameters (made without drawing initial weights, so
+        that the random numbers of the layers initialised after it stay the same)."""
+        new = torch.nn.utils.skip_init(cls, conv.in_channels, conv.out_channels, conv.kernel_size,
+                                       conv.stride, conv.padding, conv.dilation, conv.groups,
+                                       conv.bias is not None, conv.padding_mode)
+        new.weight, new.bias = conv.weight, conv.bias
+        return new
 
 
 def _channels_last(weight: torch.Tensor) -> bool:
@@ -165,6 +215,9 @@ class MobileNetV2(nn.Module):
             for name, child in parent.named_children():
                 if isinstance(child, nn.ReLU6):
                     setattr(parent, name, ReLU6())
+                elif (isinstance(child, nn.Conv2d) and child.groups > 1
+                      and child.groups == child.in_channels == child.out_channels):
+                    setattr(parent, name, DepthwiseConv2d.replacing(child))
         if in_channels == 1:
             first = self.features[0][0]
             self.features[0][0] = nn.Conv2d(1, first.out_channels, first.kernel_size, first.stride,

@@ -22,8 +22,9 @@ vectors, 32 patches or chunks):
   training run (the batch runner's ``--runs-per-gpu``), their rates added;
 * what the fast path does to the results: the book's MobileNetV2 settings
   trained from one seed eager, eager again, eager with the learning rate in
-  float32 (a last-bit change of every step, on any device), and on a GPU
-  fast and fast in bfloat16, each scored on the 1,200 test clips: the
+  float32 (a last-bit change of every step, on any device), on the CPU
+  without the explicit padding of the low depthwise inputs
+  (``asdlib.models.DepthwiseConv2d``), and on a GPU fast and fast in bfloat16, each scored on the 1,200 test clips: the
   weights' and scores' difference from the first eager run and the
   official score;
 * the estimated wall time of the official-settings grid (7 machine types
@@ -62,6 +63,7 @@ from asdlib.accel import Stepper, make_optimizer  # noqa: E402
 from asdlib.checkpoint import build_model  # noqa: E402
 from asdlib.layout import list_clips  # noqa: E402
 from asdlib.metrics import official_score  # noqa: E402
+from asdlib.models import DEPTHWISE_PAD  # noqa: E402
 from asdlib.recipes import baseline_config, recipe_config, system_config  # noqa: E402
 from asdlib.scoring import clip_scores  # noqa: E402
 from asdlib.synth import get_profile, synthesize  # noqa: E402
@@ -72,6 +74,8 @@ from asdlib.windows import Inputs, load_inputs  # noqa: E402
 MACHINE = "fan"
 EAGER = {"ASDLIB_CUDA_GRAPHS": "0", "ASDLIB_RESIDENT": "0"}
 FAST: dict[str, str] = {}
+#: The environment switches a run sets (each on unless its environment says otherwise).
+SWITCHES = (*EAGER, DEPTHWISE_PAD)
 
 
 def log(*args) -> None:
@@ -80,8 +84,8 @@ def log(*args) -> None:
 
 @contextmanager
 def environ(env: dict[str, str]):
-    old = {k: os.environ.get(k) for k in EAGER}
-    os.environ.update({k: env.get(k, "1") for k in EAGER})
+    old = {k: os.environ.get(k) for k in SWITCHES}
+    os.environ.update({k: env.get(k, "1") for k in SWITCHES})
     try:
         yield
     finally:
@@ -424,6 +428,8 @@ def results_effect(train_clips, test_clips, cache, device, epochs: int) -> dict:
     feats = load_inputs(train_clips, cache, config, progress=False)
     runs = {"eager": (EAGER, config, False), "eager again": (EAGER, config, False),
             "eager, float32 lr": (EAGER, config, True)}
+    if device.type == "cpu":  # the depthwise layers' explicit padding applies on the CPU only
+        runs["eager, oneDNN depthwise"] = ({**EAGER, DEPTHWISE_PAD: "0"}, config, False)
     if device.type == "cuda":
         runs.update({"fast": (FAST, config, False), "fast bf16": (FAST, config.replace(precision="bfloat16"), False)})
     got = {}

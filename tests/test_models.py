@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from asdlib.models import AutoEncoder, MobileNetV2, count_parameters
+import asdlib.models
+from asdlib.models import DEPTHWISE_PAD, AutoEncoder, DepthwiseConv2d, MobileNetV2, count_parameters
 from asdlib.scoring import inference_model, section_log_odds
 
 
@@ -36,6 +37,43 @@ def test_embedding_is_1280_values_for_both_poolings():
     assert fmap.shape == (3, 1280, 2, 4)
     expected = fmap.mean(dim=3).mean(dim=2) + fmap.mean(dim=3).amax(dim=2)
     torch.testing.assert_close(net.embed(x), expected)
+
+
+def test_depthwise_layers_are_made_without_drawing_random_numbers():
+    net = MobileNetV2(3)
+    depthwise = [m for m in net.modules() if isinstance(m, DepthwiseConv2d)]
+    assert len(depthwise) == 17 and not any(type(m) is torch.nn.Conv2d and m.groups > 1 for m in net.modules())
+    state = torch.random.get_rng_state()
+    again = DepthwiseConv2d.replacing(depthwise[0])
+    assert torch.equal(torch.random.get_rng_state(), state) and again.weight is depthwise[0].weight
+
+
+@pytest.mark.parametrize("height", [1, 2, 3])
+def test_low_depthwise_inputs_train_with_explicit_padding_and_the_same_numbers(monkeypatch, height):
+    """Inputs lower than the kernel go through F.pad in CPU training only, with the same output and
+    the gradients up to float32 rounding; scoring, taller inputs and ASDLIB_DEPTHWISE_PAD=0 do not."""
+    torch.manual_seed(0)
+    plain = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+    layer = DepthwiseConv2d.replacing(plain)
+    pads = []
+    real_pad = torch.nn.functional.pad
+    monkeypatch.setattr(asdlib.models.F, "pad", lambda *a, **k: pads.append(a[1]) or real_pad(*a, **k))
+    x = torch.randn(4, 8, height, 5, requires_grad=True)
+    g = torch.randn(4, 8, height, 5)
+    grads = []
+    for conv in (plain, layer):
+        x.grad = conv.weight.grad = None
+        out = conv(x)
+        out.backward(g)
+        grads.append((out.detach(), x.grad.clone(), conv.weight.grad.clone()))
+    assert pads == ([(0, 0, 1, 1)] if height < 3 else [])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        layer(x)
+    monkeypatch.setenv(DEPTHWISE_PAD, "0")
+    layer(x)
+    assert len(pads) == (1 if height < 3 else 0)
 
 
 def test_bad_arguments_are_refused():
