@@ -11,7 +11,7 @@ step (forward, backward, Adam) at the method's batch size, 32 patches of
 * per layer: the weight gradient of each low depthwise layer, oneDNN's
   path against the padded one, and their relative difference;
 * per step: rounds that alternate the two paths (``ASDLIB_DEPTHWISE_PAD``
-  off, then on, each from the same weights, data and Adam state), a
+  0, the default, then 1, each from the same weights, data and Adam state), a
   figure per round and the median of the rounds' ratios (a shared 2-core
   machine drifts by 10-20 % within a minute).
 

@@ -23,8 +23,9 @@ vectors, 32 patches or chunks):
 * what the fast path does to the results: the book's MobileNetV2 settings
   trained from one seed eager, eager again, eager with the learning rate in
   float32 (a last-bit change of every step, on any device), on the CPU
-  without the explicit padding of the low depthwise inputs
-  (``asdlib.models.DepthwiseConv2d``), and on a GPU fast and fast in bfloat16, each scored on the 1,200 test clips: the
+  with the explicit padding of the low depthwise inputs
+  (``asdlib.models.DepthwiseConv2d``, ``ASDLIB_DEPTHWISE_PAD=1``), and on a
+  GPU fast and fast in bfloat16, each scored on the 1,200 test clips: the
   weights' and scores' difference from the first eager run and the
   official score;
 * the estimated wall time of the official-settings grid (7 machine types
@@ -74,8 +75,8 @@ from asdlib.windows import Inputs, load_inputs  # noqa: E402
 MACHINE = "fan"
 EAGER = {"ASDLIB_CUDA_GRAPHS": "0", "ASDLIB_RESIDENT": "0"}
 FAST: dict[str, str] = {}
-#: The environment switches a run sets (each on unless its environment says otherwise).
-SWITCHES = (*EAGER, DEPTHWISE_PAD)
+#: The environment switches a run sets, and their values unless its environment says otherwise.
+SWITCHES = {**dict.fromkeys(EAGER, "1"), DEPTHWISE_PAD: "0"}
 
 
 def log(*args) -> None:
@@ -85,7 +86,7 @@ def log(*args) -> None:
 @contextmanager
 def environ(env: dict[str, str]):
     old = {k: os.environ.get(k) for k in SWITCHES}
-    os.environ.update({k: env.get(k, "1") for k in SWITCHES})
+    os.environ.update({k: env.get(k, default) for k, default in SWITCHES.items()})
     try:
         yield
     finally:
@@ -429,7 +430,7 @@ def results_effect(train_clips, test_clips, cache, device, epochs: int) -> dict:
     runs = {"eager": (EAGER, config, False), "eager again": (EAGER, config, False),
             "eager, float32 lr": (EAGER, config, True)}
     if device.type == "cpu":  # the depthwise layers' explicit padding applies on the CPU only
-        runs["eager, oneDNN depthwise"] = ({**EAGER, DEPTHWISE_PAD: "0"}, config, False)
+        runs["eager, depthwise padded"] = ({**EAGER, DEPTHWISE_PAD: "1"}, config, False)
     if device.type == "cuda":
         runs.update({"fast": (FAST, config, False), "fast bf16": (FAST, config.replace(precision="bfloat16"), False)})
     got = {}

@@ -50,14 +50,16 @@ def test_depthwise_layers_are_made_without_drawing_random_numbers():
 
 @pytest.mark.parametrize("height", [1, 2, 3])
 def test_low_depthwise_inputs_train_with_explicit_padding_and_the_same_numbers(monkeypatch, height):
-    """Inputs lower than the kernel go through F.pad in CPU training only, with the same output and
-    the gradients up to float32 rounding; scoring, taller inputs and ASDLIB_DEPTHWISE_PAD=0 do not."""
+    """With ASDLIB_DEPTHWISE_PAD=1 inputs lower than the kernel go through F.pad in CPU training only,
+    with the same output and the gradients up to float32 rounding; scoring, taller inputs and the
+    default (the switch unset) do not."""
     torch.manual_seed(0)
     plain = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
     layer = DepthwiseConv2d.replacing(plain)
     pads = []
     real_pad = torch.nn.functional.pad
     monkeypatch.setattr(asdlib.models.F, "pad", lambda *a, **k: pads.append(a[1]) or real_pad(*a, **k))
+    monkeypatch.setenv(DEPTHWISE_PAD, "1")
     x = torch.randn(4, 8, height, 5, requires_grad=True)
     g = torch.randn(4, 8, height, 5)
     grads = []
@@ -71,7 +73,7 @@ def test_low_depthwise_inputs_train_with_explicit_padding_and_the_same_numbers(m
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     with torch.no_grad():
         layer(x)
-    monkeypatch.setenv(DEPTHWISE_PAD, "0")
+    monkeypatch.delenv(DEPTHWISE_PAD)
     layer(x)
     assert len(pads) == (1 if height < 3 else 0)
 
