@@ -108,8 +108,8 @@ class DepthwiseConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad_h, pad_w = self.padding if isinstance(self.padding, tuple) else (0, 0)
-        if (pad_h > 0 and self.padding_mode == "zeros" and x.shape[-2] < self.kernel_size[0] and x.device.type == "cpu"
-                and torch.is_grad_enabled() and self.weight.requires_grad
+        low = pad_h > 0 and self.padding_mode == "zeros" and x.shape[-2] < self.kernel_size[0]
+        if (low and x.device.type == "cpu" and torch.is_grad_enabled() and self.weight.requires_grad
                 and os.environ.get(DEPTHWISE_PAD, "0").strip().lower() in ("1", "true", "yes", "on")):
             return F.conv2d(F.pad(x, (0, 0, pad_h, pad_h)), self.weight, self.bias, self.stride,
                             (0, pad_w), self.dilation, self.groups)
