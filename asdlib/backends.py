@@ -37,18 +37,22 @@ are scoring fields of :class:`asdlib.config.TrainConfig`):
 """
 from __future__ import annotations
 
+import json
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ._atomic import atomic_path
 from .cache import CachedFeatures
 from .checkpoint import Trained
 from .config import TrainConfig
 from .errors import ConfigError, SectionError
-from .scoring import check_trained_sections, clip_embeddings, clip_means, clip_scores, section_log_odds
+from .scoring import check_trained_sections, clip_means, clip_scores, section_log_odds
 from .tables import clip_frame, scores_by_machine, test_cells
 from .windows import Inputs
 
@@ -189,10 +193,22 @@ def fit_backend(config: TrainConfig, train: np.ndarray, sections: Sequence[str],
 # ---------------------------------------------------------------- a trained run, scored
 
 
+def _clips(feats: CachedFeatures | Inputs) -> list:
+    return list((feats.feats if isinstance(feats, Inputs) else feats).clips)
+
+
 @dataclass
 class Embeddings:
     """The clip embeddings of one trained classifier on its machine type's training and test clips,
-    and its test clips' own log-odds scores (``config.score``), from the same pass."""
+    and the same clips' own log-odds scores (``config.score``), from the same passes.
+
+    Every clip is scored over the windows scoring cuts from it (every
+    ``test_hop`` frames): the training clips' log-odds are the scores the
+    decision threshold is fitted to when ``threshold_hop`` is 0 or
+    ``test_hop`` (:func:`backend_scores`).  :meth:`save` and :meth:`load`
+    keep them in a run's folder, so that a re-run or another back end
+    scores without a forward pass.
+    """
 
     trained: Trained
     train: np.ndarray
@@ -200,30 +216,58 @@ class Embeddings:
     train_clips: list
     test_clips: list
     log_odds: np.ndarray
+    train_log_odds: np.ndarray
 
     @classmethod
     def of(cls, trained: Trained, train_feats: CachedFeatures | Inputs, test_feats: CachedFeatures | Inputs, *,
            device: str | torch.device | None = None, progress: bool = True) -> "Embeddings":
-        def clips(f):
-            return list((f.feats if isinstance(f, Inputs) else f).clips)
-        test_clips = clips(test_feats)
+        test_clips, train_clips = _clips(test_feats), _clips(train_feats)
         check_trained_sections(trained, test_clips)
         index = {s: i for i, s in enumerate(trained.sections)}
-        section_of = np.array([index[c.section] for c in test_clips], dtype=np.int64)
         form = trained.config.score
 
-        def both(model, x, clip):  # the network's forward pass, split where the embedding is
-            emb = model.embed(x)
-            sec = torch.from_numpy(section_of[clip]).to(x.device)
-            return torch.cat([section_log_odds(model.classify(emb), sec, form=form)[:, None], emb.double()],
-                             dim=1)
-        test = clip_means(trained, test_feats, both, device=device, progress=progress,
-                          desc=f"embedding {trained.machine} test")
-        return cls(trained=trained,
-                   train=clip_embeddings(trained, train_feats, device=device, progress=progress,
-                                         desc=f"embedding {trained.machine} train"),
-                   test=test[:, 1:], train_clips=clips(train_feats), test_clips=test_clips,
-                   log_odds=test[:, 0])
+        def passes(feats, clips, split):
+            section_of = np.array([index[c.section] for c in clips], dtype=np.int64)
+
+            def both(model, x, clip):  # the network's forward pass, split where the embedding is
+                emb = model.embed(x)
+                sec = torch.from_numpy(section_of[clip]).to(x.device)
+                return torch.cat([section_log_odds(model.classify(emb), sec, form=form)[:, None], emb.double()],
+                                 dim=1)
+            return clip_means(trained, feats, both, device=device, progress=progress,
+                              desc=f"embedding {trained.machine} {split}")
+        test, train = passes(test_feats, test_clips, "test"), passes(train_feats, train_clips, "train")
+        return cls(trained=trained, train=train[:, 1:], test=test[:, 1:], train_clips=train_clips,
+                   test_clips=test_clips, log_odds=test[:, 0], train_log_odds=train[:, 0])
+
+    def save(self, path: str | Path, key: Mapping) -> Path:
+        """Write the clips' embeddings and log-odds to ``path`` (``.npz``, atomically) under ``key``,
+        a JSON-able description of what they were computed from (:meth:`load` compares it)."""
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, key=np.array(json.dumps(key, sort_keys=True)), train=self.train, test=self.test,
+                     log_odds=self.log_odds, train_log_odds=self.train_log_odds)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, key: Mapping, trained: Trained, train_feats: CachedFeatures | Inputs,
+             test_feats: CachedFeatures | Inputs) -> "Embeddings | None":
+        """What :meth:`save` wrote to ``path`` for the same ``key`` and clips; None when the file is
+        missing, unreadable or of anything else (the caller computes them afresh)."""
+        train_clips, test_clips = _clips(train_feats), _clips(test_feats)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if json.loads(str(z["key"])) != json.loads(json.dumps(key, sort_keys=True)):
+                    return None
+                arrays = {k: np.array(z[k]) for k in ("train", "test", "log_odds", "train_log_odds")}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        shapes = {"train": (len(train_clips), -1), "test": (len(test_clips), -1),
+                  "log_odds": (len(test_clips),), "train_log_odds": (len(train_clips),)}
+        for k, shape in shapes.items():
+            a = arrays[k]
+            if a.dtype != np.float64 or a.ndim != len(shape) or a.shape[0] != shape[0]:
+                return None
+        return cls(trained=trained, train_clips=train_clips, test_clips=test_clips, **arrays)
 
     def scores(self, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
         """The training and test clips' scores under ``config``'s back end (not ``"classifier"``)."""
@@ -233,22 +277,36 @@ class Embeddings:
                 fitted.score(self.test, [c.section for c in self.test_clips]))
 
 
+def from_passes(config: TrainConfig) -> bool:
+    """Whether a configuration's scores are those of :class:`Embeddings`' passes: any classifier
+    scored by a back end, or by its log-odds with the decision threshold's windows the scored ones."""
+    return config.model != "ae" and (config.backend != "classifier" or config.threshold_hop in (0, config.test_hop))
+
+
 def backend_scores(trained: Trained, train_feats: CachedFeatures | Inputs, test_feats: CachedFeatures | Inputs,
-                   *, device: str | torch.device | None = None, progress: bool = True
+                   *, embeddings: Embeddings | None = None,
+                   device: str | torch.device | None = None, progress: bool = True
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The training and test clips' scores of a trained network under its configuration's back end.
 
-    ``"classifier"`` (and the autoencoder): :func:`asdlib.scoring.clip_scores`,
-    the training clips every ``threshold_hop`` frames; otherwise the back end
-    fitted on the training clips' embeddings.
+    ``embeddings``: the network's :class:`Embeddings` on these clips when at
+    hand (a run's saved passes).  Under ``"classifier"`` they give the
+    log-odds when the decision threshold reads the scored windows
+    (:func:`from_passes`); without them, and for the autoencoder,
+    :func:`asdlib.scoring.clip_scores` scores the clips (the training clips
+    every ``threshold_hop`` frames).  Any other back end is fitted on the
+    training clips' embeddings (computed here when not given).
     """
     config = trained.config
-    if config.backend == "classifier":
+    if config.model == "ae" or (config.backend == "classifier" and (embeddings is None or not from_passes(config))):
         return (clip_scores(trained, train_feats, device=device, progress=progress,
                             desc=f"scoring {trained.machine} train", hop=config.threshold_hop or None),
                 clip_scores(trained, test_feats, device=device, progress=progress,
                             desc=f"scoring {trained.machine} test"))
-    return Embeddings.of(trained, train_feats, test_feats, device=device, progress=progress).scores(config)
+    emb = embeddings or Embeddings.of(trained, train_feats, test_feats, device=device, progress=progress)
+    if config.backend == "classifier":
+        return emb.train_log_odds, emb.log_odds
+    return emb.scores(config)
 
 
 def check_backends(backends: Mapping[str, Mapping]) -> None:

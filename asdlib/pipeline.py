@@ -12,6 +12,10 @@ the training clips.  What a run writes, under ``out_dir/<dataset>/``::
                             clips scored as the decision threshold is fitted: every
                             ``threshold_hop`` frames when it is set)
     <machine>/run.json      configuration, sections and decision threshold
+    <machine>/passes.npz    a classifier's clips' mean embeddings and log-odds (with
+                            ``keep_embeddings``, and by :func:`embed_system`): a re-run or
+                            another back end on the same checkpoint, clips and scoring
+                            configuration reads them instead of a forward pass
     submission/             the official anomaly_score_*.csv and decision_result_*.csv files
 """
 from __future__ import annotations
@@ -26,13 +30,13 @@ import torch
 
 from ._atomic import write_text_atomic
 from .audio import check_lengths
-from .checkpoint import Trained
-from .config import TrainConfig
+from .checkpoint import Trained, pick_device
+from .config import SCORING_FIELDS, TrainConfig
 from .errors import ConfigError
 from .layout import label_from_ground_truth, list_clips, sections
 from .metrics import gamma_threshold, official_score
-from .project import SUBMISSION_DIR, data_folder, default_cache_dir
-from .backends import Embeddings, backend_scores
+from .project import SUBMISSION_DIR, clips_fingerprint, data_folder, default_cache_dir, file_digest
+from .backends import Embeddings, backend_scores, from_passes
 from .scoring import check_trained_sections, clip_scores
 from .submission import write_submission
 from .tables import cells, clip_frame, labelled, test_cells
@@ -141,9 +145,38 @@ def _train_system(data_root, machine, config, out_dir, *, dataset, ground_truth,
     return _Trained(folder, train_clips, test_clips, train_feats, test_feats, trained)
 
 
+#: A run's saved scoring passes (:class:`asdlib.backends.Embeddings`), beside its checkpoint.
+PASSES = "passes.npz"
+#: Scoring fields that choose a back end, not the passes it reads.
+_BACKEND_ONLY = tuple(f for f in SCORING_FIELDS if f not in ("score", "test_hop", "score_batch"))
+
+
+def _passes_key(t: _Trained, device) -> dict:
+    """What a run's scoring passes depend on: the checkpoint's bytes, the clips' names and bytes, the
+    configuration (less what only tracks or picks a back end), the device type and torch's version."""
+    config = {k: v for k, v in t.trained.config.as_dict().items()
+              if k not in NOT_THE_EXPERIMENT + _BACKEND_ONLY}
+    return {"checkpoint": file_digest(t.folder / "model.pt"), "train": clips_fingerprint(t.train_clips),
+            "test": clips_fingerprint(t.test_clips), "config": config, "device": pick_device(device).type,
+            "torch": torch.__version__}
+
+
+def _passes(t: _Trained, *, compute: bool, keep: bool, device, progress) -> Embeddings | None:
+    """The run's scoring passes: read from ``PASSES`` when it holds them for the same checkpoint,
+    clips, configuration and device, else computed when ``compute`` (and written there when
+    ``keep``); None when neither."""
+    path, key = t.folder / PASSES, _passes_key(t, device)
+    emb = Embeddings.load(path, key, t.trained, t.train_feats, t.test_feats)
+    if emb is None and compute:
+        emb = Embeddings.of(t.trained, t.train_feats, t.test_feats, device=device, progress=progress)
+        if keep:
+            emb.save(path, key)
+    return emb
+
+
 def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir: str | Path, *,
                dataset: str = "dev", ground_truth: str | Path | None = None,
-               cache_dir: str | Path | None = None,
+               cache_dir: str | Path | None = None, keep_embeddings: bool = False,
                device: str | torch.device | None = None, progress: bool = True) -> SystemRun:
     """Train (or resume, or reuse) one system on one machine type, score it and write its submission.
 
@@ -156,13 +189,23 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
         evaluation run writes its submission files and has no metrics.
     out_dir : see the module docstring.
     cache_dir : log-mel cache (default :func:`default_cache_dir`).
+    keep_embeddings : for a classifier, score through the passes that also give its clips'
+        mean embeddings, and write both (``passes.npz``, float64: 1,280 values a clip, about
+        4 MB for a machine type of the ``book`` profile, 43 MB full size), so that a re-run or
+        :func:`embed_system` on the same checkpoint, clips and scoring configuration needs no
+        forward pass (the scores are the same to the bit).  Saved passes are read whether or
+        not this is set.
     """
     t = _train_system(data_root, machine, config, out_dir, dataset=dataset, ground_truth=ground_truth,
                       cache_dir=cache_dir, device=device, progress=progress)
     trained, folder = t.trained, t.folder
     write_text_atomic(folder / "history.csv", trained.history.to_csv(index=False))
-    train_scores, test_scores = backend_scores(trained, t.train_feats, t.test_feats, device=device,
-                                               progress=progress)
+    passes = None
+    if from_passes(config):  # saved passes serve; new ones are made when kept or for a back end
+        passes = _passes(t, compute=keep_embeddings or config.backend != "classifier", keep=keep_embeddings,
+                         device=device, progress=progress)
+    train_scores, test_scores = backend_scores(trained, t.train_feats, t.test_feats, embeddings=passes,
+                                               device=device, progress=progress)
     threshold = gamma_threshold(train_scores)
     submission = write_submission(Path(out_dir) / dataset / SUBMISSION_DIR, t.test_clips, test_scores,
                                   threshold)
@@ -183,12 +226,13 @@ def embed_system(data_root: str | Path, machine: str, config: TrainConfig, out_d
     """One classifier's clip embeddings (and its test clips' log-odds), for :mod:`asdlib.backends`.
 
     The network is the one :func:`run_system` trains into the same ``out_dir``
-    (its checkpoint reused when complete, trained otherwise); nothing is
-    scored twice and no file but the checkpoint is written.
+    (its checkpoint reused when complete, trained otherwise); the passes are
+    read from the run's ``passes.npz`` when it holds them for the same
+    checkpoint, clips and scoring configuration, and written there otherwise.
     """
     if config.model == "ae":  # before any training
         raise ConfigError("the AE baseline has no section classifier and no embedding: back ends score "
                           "the classifiers (MBv2 baseline and the ablation's rows)")
     t = _train_system(data_root, machine, config, out_dir, dataset=dataset, ground_truth=ground_truth,
                       cache_dir=cache_dir, device=device, progress=progress)
-    return Embeddings.of(t.trained, t.train_feats, t.test_feats, device=device, progress=progress)
+    return _passes(t, compute=True, keep=True, device=device, progress=progress)

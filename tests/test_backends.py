@@ -1,6 +1,8 @@
 """Inlier back ends on embeddings (asdlib.backends) and training augmentations (asdlib.augment)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -163,6 +165,64 @@ def test_compare_backends_scores_every_back_end_from_one_set_of_embeddings(tiny_
     with pytest.raises(ConfigError, match="AE baseline has no section classifier"):
         embed_system(tiny_data, "fan", baseline_config("ae", epochs=1), out / "ae", progress=False)
     assert not (out / "ae").exists()  # refused before anything was trained or written
+
+
+def test_a_runs_passes_are_kept_and_read_back_instead_of_a_forward_pass(tiny_data, fan_run, monkeypatch):
+    import asdlib.backends as backends
+    import asdlib.scoring as scoring
+    from asdlib.backends import Embeddings
+    from asdlib.layout import list_clips
+    from asdlib.pipeline import PASSES, embed_system, run_system
+    from asdlib.scoring import clip_scores
+    from asdlib.windows import load_inputs
+
+    run, out = fan_run
+    kept, path = out / "kept", out / "kept" / "dev" / "fan" / PASSES
+    kept.mkdir()
+    (kept / "dev").mkdir()
+    (kept / "dev" / "fan").mkdir()
+    (kept / "dev" / "fan" / "model.pt").write_bytes((run.folder / "model.pt").read_bytes())
+    args = dict(cache_dir=out / "cache", progress=False)
+    plain = run_system(tiny_data, "fan", MBV2, kept, **args)
+    assert not path.exists()  # not asked to keep them
+    first = run_system(tiny_data, "fan", MBV2, kept, keep_embeddings=True, **args)
+    assert path.exists()
+    assert first.scores.equals(plain.scores) and first.threshold == plain.threshold  # to the bit
+    # the passes' log-odds are the plain scoring function's, to the bit, on both splits
+    feats = {split: load_inputs(list_clips(tiny_data / "dev_data", "fan", split=split), out / "cache", MBV2,
+                                progress=False) for split in ("train", "test")}
+    for split in ("train", "test"):
+        plain = clip_scores(run.trained, feats[split], progress=False)
+        assert np.array_equal(first.scores.loc[first.scores["split"] == split, "score"].to_numpy(), plain)
+
+    calls = []
+    real = backends.clip_means
+    for module in (backends, scoring):  # every forward pass over a set of clips goes through it
+        monkeypatch.setattr(module, "clip_means", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = run_system(tiny_data, "fan", MBV2, kept, **args)
+    emb = embed_system(tiny_data, "fan", MBV2, kept, **args)
+    assert calls == []  # read back: no forward pass
+    assert again.scores.equals(first.scores) and again.threshold == first.threshold
+    assert np.array_equal(emb.train_log_odds, first.scores.loc[first.scores["split"] == "train", "score"])
+    knn = run_system(tiny_data, "fan", MBV2.replace(backend="knn", knn_k=3), kept, **args)
+    assert calls == [] and not knn.scores.equals(first.scores)  # another back end, the same passes
+
+    batch = run_system(tiny_data, "fan", MBV2.replace(score_batch=7), kept, **args)  # other windows per pass
+    assert len(calls) == 2  # scored afresh (train and test), and not kept over the saved ones
+    assert np.allclose(batch.scores["score"], first.scores["score"], rtol=1e-5, atol=1e-6)
+    path.write_bytes(b"not an npz")  # a damaged file is computed again, not an error
+    run_system(tiny_data, "fan", MBV2, kept, keep_embeddings=True, **args)
+    assert len(calls) == 4 and np.load(path)["train"].shape == emb.train.shape
+    with np.load(path) as z:
+        key = json.loads(str(z["key"]))
+    assert Embeddings.load(path, key, run.trained, feats["train"], feats["test"]) is not None
+    assert Embeddings.load(path, {**key, "checkpoint": "other"}, run.trained, feats["train"], feats["test"]) is None
+    assert Embeddings.load(path, key, run.trained, feats["test"], feats["train"]) is None  # other clips
+    run_system(tiny_data, "fan", MBV2.replace(backend="knn", score_batch=7), kept, **args)  # a back end's passes
+    assert len(calls) == 6  # computed, and not kept over the saved ones:
+    assert Embeddings.load(path, key, run.trained, feats["train"], feats["test"]) is not None
+    assert set(key) == {"checkpoint", "train", "test", "config", "device", "torch"}
+    assert "backend" not in key["config"] and "track_test" not in key["config"] and key["config"]["score_batch"] == 256
 
 
 @pytest.mark.slow
