@@ -189,7 +189,8 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
         evaluation run writes its submission files and has no metrics.
     out_dir : see the module docstring.
     cache_dir : log-mel cache (default :func:`default_cache_dir`).
-    keep_embeddings : for a classifier, score through the passes that also give its clips'
+    keep_embeddings : for a classifier (whose decision threshold reads the scored windows:
+        ``threshold_hop`` 0 or ``test_hop``), score through the passes that also give its clips'
         mean embeddings, and write both (``passes.npz``, float64: 1,280 values a clip, about
         4 MB for a machine type of the ``book`` profile, 43 MB full size), so that a re-run or
         :func:`embed_system` on the same checkpoint, clips and scoring configuration needs no

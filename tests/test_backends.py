@@ -222,7 +222,8 @@ def test_a_runs_passes_are_kept_and_read_back_instead_of_a_forward_pass(tiny_dat
     assert len(calls) == 6  # computed, and not kept over the saved ones:
     assert Embeddings.load(path, key, run.trained, feats["train"], feats["test"]) is not None
     assert set(key) == {"checkpoint", "train", "test", "config", "device", "torch"}
-    assert "backend" not in key["config"] and "track_test" not in key["config"] and key["config"]["score_batch"] == 256
+    assert "backend" not in key["config"] and "track_test" not in key["config"]
+    assert key["config"]["score_batch"] == 256
 
 
 @pytest.mark.slow
