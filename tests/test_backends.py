@@ -217,7 +217,7 @@ def test_a_runs_passes_are_kept_and_read_back_instead_of_a_forward_pass(tiny_dat
         key = json.loads(str(z["key"]))
     assert Embeddings.load(path, key, run.trained, feats["train"], feats["test"]) is not None
     assert Embeddings.load(path, {**key, "checkpoint": "other"}, run.trained, feats["train"], feats["test"]) is None
-    assert Embeddings.load(path, key, run.trained, feats["test"], feats["train"]) is None  # other clips
+    assert Embeddings.load(path, key, run.trained, feats["test"], feats["train"]) is None  # other clip counts
     run_system(tiny_data, "fan", MBV2.replace(backend="knn", score_batch=7), kept, **args)  # a back end's passes
     assert len(calls) == 6  # computed, and not kept over the saved ones:
     assert Embeddings.load(path, key, run.trained, feats["train"], feats["test"]) is not None
