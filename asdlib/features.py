@@ -243,12 +243,18 @@ def median_filter(logmel: torch.Tensor, *, kernel: int = 31, mode: str = "reflec
     kernel : odd window length in frames.
     mode : edge padding, named as in ``scipy.ndimage``: ``"reflect"``
         (``d c b a | a b c d``, the default) or ``"mirror"`` (``d c b | a b c d``).
-    chunk : spectrograms filtered at once (bounds the memory of the window view).
+    chunk : spectrograms filtered at once on a GPU (bounds the memory of the window view).
 
     Returns
     -------
     torch.Tensor, shape as ``logmel``; equal to
     ``scipy.ndimage.median_filter(x, size=(..., 1, kernel), mode=mode)``.
+
+    On the CPU, a running median over the padded rows laid end to end
+    (:func:`_median_rows`, a fraction of the time); on a GPU, for a tensor
+    that requires a gradient and for one with a NaN, the median of each
+    window (:func:`_median_windows`).  A median is a selection, so both give
+    the same values to the bit.
     """
     if kernel < 1 or kernel % 2 == 0:
         raise ValueError(f"the median kernel must be an odd number of frames, got {kernel}")
@@ -259,6 +265,40 @@ def median_filter(logmel: torch.Tensor, *, kernel: int = 31, mode: str = "reflec
         return logmel.clone()
     if frames <= half:
         raise ValueError(f"a spectrogram of {frames} frames is too short for a {kernel}-frame median")
+    if logmel.device.type == "cpu" and not logmel.requires_grad and logmel.dtype in (torch.float32, torch.float64):
+        rows = logmel.reshape(-1, frames).numpy()
+        if not np.isnan(rows).any():  # a NaN has no place in an order: the window path propagates it
+            # laid out in memory as the window path's result (empty_like keeps the input's strides): the
+            # network's convolutions give other last bits for another layout
+            out = torch.empty_like(logmel.reshape(-1, *logmel.shape[-2:])).reshape(logmel.shape)
+            return out.copy_(torch.from_numpy(_median_rows(rows, half, mode)).view(logmel.shape))
+    return _median_windows(logmel, half, mode, chunk)
+
+
+def _pad_index(frames: int, half: int, mode: str) -> np.ndarray:
+    """The source frame of each of the ``frames + 2 * half`` padded frames."""
+    inner = np.arange(frames)
+    if mode == "reflect":
+        return np.concatenate([inner[half - 1::-1], inner, inner[:frames - half - 1:-1]])
+    return np.concatenate([inner[half:0:-1], inner, inner[-2:-half - 2:-1]])
+
+
+def _median_rows(rows: np.ndarray, half: int, mode: str) -> np.ndarray:
+    """:func:`median_filter` of 2-D ``rows`` on the CPU: each row padded, the padded rows
+    laid end to end, and one running median over the whole line (scipy's 1-D rank filter, which
+    keeps the window sorted from one sample to the next); the outputs whose window lies within its
+    own row are the filter's."""
+    from scipy.ndimage import median_filter as running_median
+
+    frames = rows.shape[1]
+    padded = rows[:, _pad_index(frames, half, mode)]  # a contiguous copy
+    line = running_median(padded.reshape(-1), size=2 * half + 1, mode="nearest")  # the ends are cut away
+    return np.ascontiguousarray(line.reshape(padded.shape)[:, half:half + frames])
+
+
+def _median_windows(logmel: torch.Tensor, half: int, mode: str, chunk: int) -> torch.Tensor:
+    """:func:`median_filter` as the median of each padded window (``unfold``), ``chunk`` spectrograms at once."""
+    kernel, frames = 2 * half + 1, logmel.shape[-1]
     flat = logmel.reshape(-1, *logmel.shape[-2:])
     out = torch.empty_like(flat)
     for i in range(0, flat.shape[0], chunk):

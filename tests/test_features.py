@@ -79,6 +79,27 @@ def test_median_filter_matches_scipy(rng, mode, kernel):
     np.testing.assert_array_equal(got, ref)
 
 
+@pytest.mark.parametrize("mode", ["reflect", "mirror"])
+def test_the_cpus_running_median_equals_the_median_of_each_window_to_the_bit(rng, mode):
+    from asdlib.features import _median_windows
+
+    # values in a few steps of a dB, so that most windows hold ties; rows as short as the padding allows
+    for frames, dtype in [(64, np.float32), (313, np.float32), (16, np.float64), (17, np.float32)]:
+        x = torch.from_numpy((np.round(rng.normal(-40, 3, size=(3, 20, frames))) / 4).astype(dtype))
+        got = median_filter(x, kernel=31, mode=mode)
+        assert torch.equal(got, _median_windows(x, 15, mode, chunk=16)) and got.dtype == x.dtype
+    for view in (x.transpose(1, 2)[..., :15],  # not contiguous
+                 x.transpose(1, 2).contiguous().transpose(1, 2)):  # frames-major, as the chunk front end gives
+        got, want = median_filter(view, kernel=9, mode=mode), _median_windows(view, 4, mode, chunk=16)
+        # the same layout too: the network's convolutions give other last bits for another one
+        assert torch.equal(got, want) and got.stride() == want.stride()
+    x[1, 2, 5] = float("nan")  # a NaN: the window path, which gives NaN where a window holds it
+    got = median_filter(x, kernel=5, mode=mode)
+    assert got[1, 2, 3:8].isnan().all() and not got[0].isnan().any()
+    grad = x[0].clone().requires_grad_()
+    assert median_filter(grad, kernel=5, mode=mode).requires_grad  # the window path keeps the graph
+
+
 def test_median_filter_bad_input():
     with pytest.raises(ValueError, match="odd"):
         median_filter(torch.zeros(4, 50), kernel=30)
