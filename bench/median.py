@@ -17,8 +17,8 @@ rounds' ratios):
   and the scoring of the test clips with the trained network, with either
   filter (``--no-epoch`` leaves both out);
 
-and checks that the filters' outputs and the trained weights are equal to
-the bit, and the trained weights and the clips' scores too (exit 1 if not).
+and checks that the filters' outputs, the trained weights and the clips'
+scores are equal to the bit (exit 1 if not).
 
     .venv/bin/python bench/median.py --work runs/median
 """
@@ -48,6 +48,8 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=64, help="whole spectrograms filtered per round (default 64)")
     ap.add_argument("--no-epoch", action="store_true", help="leave out the training epochs")
     args = ap.parse_args()
+    if args.rounds < 1 or args.clips < 1:
+        ap.error("--rounds and --clips must be at least 1")
 
     import asdlib.windows
     from asdlib.cache import load_features
@@ -81,16 +83,16 @@ def main() -> int:
     rows = {"one chunk batch " + "x".join(map(str, chunk.shape)): (lambda f: f(chunk, kernel=kernel, mode=mode), 5),
             f"{len(specs)} whole spectrograms": (lambda f: [f(s, kernel=kernel, mode="reflect") for s in specs], 1)}
     for name, (work, repeat) in rows.items():
-        ratios, times = [], {"window": [], "running": []}
+        ratios, times, same = [], {"window": [], "running": []}, True
         for _ in range(args.rounds):
             a, t_window = _timed(lambda: work(windowed), repeat)
             b, t_running = _timed(lambda: work(median_filter), repeat)
-            same = all(torch.equal(x, y) for x, y in zip(a if isinstance(a, list) else [a],
-                                                         b if isinstance(b, list) else [b]))
-            equal &= same
+            same &= all(torch.equal(x, y) for x, y in zip(a if isinstance(a, list) else [a],
+                                                          b if isinstance(b, list) else [b]))
             times["window"].append(t_window)
             times["running"].append(t_running)
             ratios.append(t_window / t_running)
+        equal &= same
         print(f"{name}: median of each window {statistics.median(times['window']) * 1e3:8.1f} ms, "
               f"running median {statistics.median(times['running']) * 1e3:8.1f} ms: "
               f"{statistics.median(ratios):.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f}), equal: {same}")
