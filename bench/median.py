@@ -9,8 +9,8 @@ process, the two alternately (``--rounds`` rounds; medians of the
 rounds' ratios):
 
 - the authors' per-chunk filter: the chunk front end's log-mel of one
-  training batch (what every "+MF" training step and scoring batch of
-  their recipe filters);
+  training batch, in the front end's own frames-major layout (what every
+  "+MF" training step and scoring batch of their recipe filters);
 - the official front end's whole spectrograms (the clip front end's
   "+MF", filtered once per run), ``--clips`` of them;
 - one training epoch of the authors' "+ CL, MF" at the book settings,
@@ -75,12 +75,12 @@ def main() -> int:
     waves = load_inputs(clips, cache, config, progress=False)
     inputs = Inputs(config, waves, training=True)
     starts = inputs.windows().starts[:config.batch_size]
-    chunk = inputs.frontend(asdlib.windows.gather(waves, starts, inputs.width)).contiguous()
+    chunk = inputs.frontend(asdlib.windows.gather(waves, starts, inputs.width))  # frames-major, as filtered
     feats = load_features(clips[:args.clips], cache, progress=False)
     specs = [feats[i] for i in range(len(feats))]  # (n_mels, frames) views of the cache
 
     equal = True
-    rows = {"one chunk batch " + "x".join(map(str, chunk.shape)): (lambda f: f(chunk, kernel=kernel, mode=mode), 5),
+    rows = {"one chunk batch " + "x".join(map(str, chunk.shape)) + " (frames-major)": (lambda f: f(chunk, kernel=kernel, mode=mode), 5),
             f"{len(specs)} whole spectrograms": (lambda f: [f(s, kernel=kernel, mode="reflect") for s in specs], 1)}
     for name, (work, repeat) in rows.items():
         ratios, times, same = [], {"window": [], "running": []}, True
