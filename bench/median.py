@@ -41,9 +41,11 @@ def _timed(fn, repeat: int = 1):
 
 
 def main() -> int:
+    from asdlib.layout import MACHINE_TYPES  # light: no torch before the command line is read
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True, help="folder for the data and the cache")
-    ap.add_argument("--machine", default="fan", help="the machine type (default fan)")
+    ap.add_argument("--machine", default="fan", choices=MACHINE_TYPES, help="the machine type (default fan)")
     ap.add_argument("--rounds", type=int, default=5, help="rounds of the two filters, alternating (default 5)")
     ap.add_argument("--clips", type=int, default=64, help="whole spectrograms filtered per round (default 64)")
     ap.add_argument("--no-epoch", action="store_true", help="leave out the training epochs")
@@ -80,7 +82,8 @@ def main() -> int:
     specs = [feats[i] for i in range(len(feats))]  # (n_mels, frames) views of the cache
 
     equal = True
-    rows = {"one chunk batch " + "x".join(map(str, chunk.shape)) + " (frames-major)": (lambda f: f(chunk, kernel=kernel, mode=mode), 5),
+    chunk_row = "one chunk batch " + "x".join(map(str, chunk.shape)) + " (frames-major)"
+    rows = {chunk_row: (lambda f: f(chunk, kernel=kernel, mode=mode), 5),
             f"{len(specs)} whole spectrograms": (lambda f: [f(s, kernel=kernel, mode="reflect") for s in specs], 1)}
     for name, (work, repeat) in rows.items():
         ratios, times, same = [], {"window": [], "running": []}, True

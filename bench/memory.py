@@ -51,9 +51,11 @@ def timed(cmd: list[str]) -> dict:
 
 
 def main() -> int:
+    from asdlib.layout import MACHINE_TYPES  # light: no torch before the command line is read
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True, help="folder for the data, the cache and the runs")
-    ap.add_argument("--machine", default="fan", help="the machine type (default fan)")
+    ap.add_argument("--machine", default="fan", choices=MACHINE_TYPES, help="the machine type (default fan)")
     ap.add_argument("--train-hop", type=int, help="frames between MobileNetV2 training patches "
                                                   "(default: the official 8)")
     ap.add_argument("--only", choices=list(RUNS), action="append", help="run only these (repeatable)")

@@ -31,9 +31,11 @@ import numpy as np
 
 
 def main() -> int:
+    from asdlib.layout import MACHINE_TYPES  # light: no torch before the command line is read
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True, help="folder for the data, the cache and the runs")
-    ap.add_argument("--machine", default="fan", help="the machine type (default fan)")
+    ap.add_argument("--machine", default="fan", choices=MACHINE_TYPES, help="the machine type (default fan)")
     ap.add_argument("--system", default="+ CL", help="a classifier system of the book (default '+ CL')")
     args = ap.parse_args()
 
