@@ -50,7 +50,8 @@ def _test_set_score(machine, trained_sections, config, test_feats, device):
     if unlabelled:
         raise ValueError(f"{unlabelled[0].path.parent}: select='test' and track_test read the test "
                          f"labels, and these test clips have none")
-    inputs = Inputs(config, test_feats, training=False)  # "+MF": the test clips are filtered once
+    # "+MF": the test clips are filtered once; the chunk front end's log-mel is kept for the next epoch's pass
+    inputs = Inputs(config, test_feats, training=False, keep=True)
 
     def score(net) -> float:
         run = Trained(model=net, machine=machine, sections=trained_sections, config=config,

@@ -98,6 +98,10 @@ def geometry(config, *, training: bool) -> tuple[int, int]:
     return config.patch_frames, hop
 
 
+#: The most bytes of model inputs that :class:`Inputs` keeps with ``keep=True``.
+KEEP_BYTES = 512 * 2**20
+
+
 class Inputs:
     """What a configuration reads in training (``training=True``) or in scoring, from one cache.
 
@@ -122,11 +126,20 @@ class Inputs:
     rows of "+MF") are copied there once (:class:`asdlib.accel.Resident`,
     ``resident``), and :meth:`batch` also takes ``starts`` as a tensor on
     that device, gathering there.
+
+    ``keep``: for inputs scored again and again (the test clips of a run that
+    tracks its test score after every epoch), the chunk front end's output of
+    each batch is kept and read back when the same windows are asked for
+    again, the same tensors, so the scores are the same to the bit; up to
+    :data:`KEEP_BYTES` in all (the ``book`` profile's test clips of one
+    machine type: about 130 MB), beyond which every pass computes its own.
     """
 
     def __init__(self, config, feats: CachedFeatures, *, training: bool, hop: int | None = None,
-                 progress: bool = False, device: torch.device | str | None = None):
+                 progress: bool = False, device: torch.device | str | None = None, keep: bool = False):
         self.config, self.feats, self.training = config, feats, training
+        self.kept: dict | None = {} if keep else None
+        self._kept_bytes = 0
         self.chunk = config.frontend == "chunk"
         if self.chunk != feats.is_waveform:
             what = "waveforms" if self.chunk else "log-mel spectrograms"
@@ -172,6 +185,20 @@ class Inputs:
                 return x, None
             xf = self._gather(True, starts, device)
             return (x, xf) if split else (xf, None)
+        key = None if self.kept is None or torch.is_tensor(starts) else \
+            (np.asarray(starts).tobytes(), str(device), clips is None)
+        if key in (self.kept or {}):
+            return self.kept[key]
+        out = self._chunk_batch(starts, device, clips)
+        if key is not None:
+            size = sum(t.element_size() * t.numel() for t in out if t is not None)
+            if self._kept_bytes + size <= KEEP_BYTES:
+                self.kept[key], self._kept_bytes = out, self._kept_bytes + size
+        return out
+
+    def _chunk_batch(self, starts, device, clips) -> tuple[torch.Tensor, torch.Tensor | None]:
+        config = self.config
+        split = config.model == "contrastive" and not config.mf_ae
         wave = self._gather(False, starts, device)
         frontend = self.frontend.to(device)
         if self.filter and self.training and config.mf_stage == "waveform":

@@ -112,6 +112,34 @@ def test_a_clip_gives_31_chunks_in_training_and_in_scoring(tiny_data, tmp_path):
     assert x.shape == (2, 66, 128)  # scoring: the CNN's own centred front end
 
 
+def test_kept_scoring_inputs_are_read_back_the_same_and_only_up_to_their_bound(tiny_data, tmp_path, monkeypatch):
+    import asdlib.windows as windows_module
+
+    clips = list_clips(tiny_data / "dev_data", "fan", split="test")[:2]
+    waves = load_waveforms(clips, tmp_path / "cache", progress=False)
+    config = authors_config(median_filter="both", mf_ae=False)  # the AE's raw chunk beside the filtered one
+    computed = []
+    compute = Inputs._chunk_batch
+    monkeypatch.setattr(Inputs, "_chunk_batch", lambda self, *a: computed.append(len(a[0])) or compute(self, *a))
+
+    def passes(inputs, n):
+        win = inputs.windows()
+        return [[inputs.batch(win.starts[b:b + 16], "cpu", win.clip[b:b + 16]) for b in range(0, len(win), 16)]
+                for _ in range(n)]
+
+    first, again = passes(Inputs(config, waves, training=False, keep=True), 2)
+    assert len(computed) == len(first) > 1  # the second pass computed nothing
+    fresh = passes(Inputs(config, waves, training=False), 1)[0]
+    for (x, xf), (kx, kxf), (fx, fxf) in zip(again, first, fresh):
+        assert x is kx and xf is kxf and xf is not None
+        assert torch.equal(x, fx) and torch.equal(xf, fxf)  # what a pass without keeping computes
+    computed.clear()
+    one_batch = sum(t.element_size() * t.numel() for t in first[0])
+    monkeypatch.setattr(windows_module, "KEEP_BYTES", one_batch)
+    passes(Inputs(config, waves, training=False, keep=True), 2)
+    assert len(computed) == 2 * len(first) - 1  # only the first batch was kept
+
+
 def _median_pool_1x31(x: torch.Tensor) -> torch.Tensor:
     """The authors' MedianPool2d((1, 31), same=True) on (batch, n_mels, frames), written out."""
     padded = F.pad(x.unsqueeze(1), (15, 15, 0, 0), mode="reflect")
