@@ -106,14 +106,22 @@ class Gaussian:
 
     @classmethod
     def fit(cls, x: np.ndarray) -> "Gaussian":
+        """Ledoit-Wolf's shrunk covariance, inverted through its Cholesky factor (scikit-learn's own
+        precision is a pseudo-inverse by eigendecomposition, 1.1 s for 1,280 dimensions on the 2-core
+        CPU against 0.06; ``bench/backends.py``); pseudo-inverted where it is singular (one clip)."""
+        from scipy.linalg import LinAlgError, cho_factor, cho_solve, pinvh
         from sklearn.covariance import LedoitWolf
 
-        lw = LedoitWolf().fit(x)
-        return cls(mean=lw.location_, precision=lw.precision_)
+        lw = LedoitWolf(store_precision=False).fit(x)
+        try:
+            precision = cho_solve(cho_factor(lw.covariance_, lower=True), np.eye(len(lw.covariance_)))
+        except LinAlgError:
+            precision = pinvh(lw.covariance_)
+        return cls(mean=lw.location_, precision=precision)
 
     def distance(self, x: np.ndarray) -> np.ndarray:
         d = np.asarray(x, dtype=np.float64) - self.mean
-        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, self.precision, d), 0.0))
+        return np.sqrt(np.maximum(np.sum((d @ self.precision) * d, axis=1), 0.0))
 
 
 def _mixture(x: np.ndarray, components: int, seed: int):

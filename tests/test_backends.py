@@ -92,6 +92,21 @@ def test_mahalanobis_is_the_ledoit_wolf_distance_and_the_single_gaussian_mixture
     assert got == pytest.approx(nll, rel=1e-4)
 
 
+def test_mahalanobis_with_fewer_clips_than_dimensions_and_with_a_singular_covariance(rng):
+    from sklearn.covariance import LedoitWolf
+
+    train = rng.normal(size=(12, 40)) @ rng.normal(size=(40, 40))  # as the book: fewer clips than values
+    x = rng.normal(size=(6, 40))
+    lw = LedoitWolf().fit(train)  # scikit-learn's own precision: a pseudo-inverse by eigendecomposition
+    d = x - lw.location_
+    expected = np.sqrt(np.einsum("ij,jk,ik->i", d, lw.precision_, d))
+    fitted = fit_backend(MBV2.replace(backend="mahalanobis"), train, ["00"] * 12, ["source"] * 12)
+    assert fitted.score(x, ["00"] * 6) == pytest.approx(expected, rel=1e-9)
+    same = np.zeros((3, 40))  # no spread at all: the covariance is zero, pseudo-inverted as scikit-learn does
+    flat = fit_backend(MBV2.replace(backend="mahalanobis"), same, ["00"] * 3, ["source"] * 3)
+    assert flat.score(x, ["00"] * 6).tolist() == [0.0] * 6
+
+
 def test_per_domain_takes_the_nearer_domain_and_needs_two_clips(rng):
     train = np.vstack([rng.normal(0, 1, size=(20, 3)), rng.normal(10, 1, size=(3, 3))])
     sections, domains = ["00"] * 23, ["source"] * 20 + ["target"] * 3
