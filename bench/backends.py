@@ -4,8 +4,9 @@ Chapter 9 fits a Gaussian per section (and per section and domain) on
 1,280-value embeddings, 45 fits in the ``book`` build.  scikit-learn's
 ``LedoitWolf().fit`` also computes the precision matrix as a
 pseudo-inverse by eigendecomposition (``scipy.linalg.pinvh``), and the
-distances were an ``einsum`` that NumPy does not hand to BLAS; together
-they were 62 of the chapter's 72 s.  :class:`asdlib.backends.Gaussian`
+distances were an ``einsum`` that NumPy does not hand to BLAS: in a
+profile of the chapter's comparison of the back ends on the 2-core CPU,
+55 and 18 s of its 80 s.  :class:`asdlib.backends.Gaussian`
 inverts the same shrunk covariance through its Cholesky factor and takes
 the distances with matrix products.  This script fits both ways on the
 same embeddings (random, with a few strong directions, as trained
