@@ -30,6 +30,8 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200, help="rows scored (default 200)")
     ap.add_argument("--repeat", type=int, default=5, help="fits timed each way (default 5)")
     args = ap.parse_args()
+    if min(args.dim, args.queries, args.repeat) < 1 or args.train < 2:
+        ap.error("--dim, --queries and --repeat must be at least 1, --train at least 2")
 
     import numpy as np
     from sklearn.covariance import LedoitWolf

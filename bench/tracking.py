@@ -54,6 +54,7 @@ def main() -> int:
 
     try:
         config = system_config(args.system, "book").replace(track_test=True)
+        run_config = config.replace(epochs=args.epochs)  # a bad --epochs is refused here, before any work
     except ConfigError as e:
         sys.exit(f"bench/tracking.py: {e}")
     if config.model == "ae":
@@ -88,7 +89,7 @@ def main() -> int:
         folder = Path(tempfile.mkdtemp(prefix="run-", dir=args.work))
         try:
             start = time.perf_counter()
-            run = run_system(data, args.machine, config.replace(epochs=args.epochs), folder, cache_dir=cache,
+            run = run_system(data, args.machine, run_config, folder, cache_dir=cache,
                              progress=False)
             return run, time.perf_counter() - start
         finally:
