@@ -132,7 +132,7 @@ class Inputs:
     each batch is kept and read back when the same windows are asked for
     again, the same tensors, so the scores are the same to the bit; up to
     :data:`KEEP_BYTES` in all (the ``book`` profile's test clips of one
-    machine type: about 130 MB), beyond which every pass computes its own.
+    machine type: 124 MiB), beyond which every pass computes its own.
     """
 
     def __init__(self, config, feats: CachedFeatures, *, training: bool, hop: int | None = None,
