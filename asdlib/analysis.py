@@ -22,7 +22,7 @@ from .cache import CachedFeatures
 from .checkpoint import Trained, pick_device
 from .config import TrainConfig
 from .models import ContrastiveASD, reconstruction_error
-from .scoring import clip_means, inference_model
+from .scoring import clip_means, inference_model, scoring_batch
 from .windows import Inputs
 
 
@@ -50,7 +50,7 @@ def section_probabilities(trained: Trained, feats: CachedFeatures, *, device: st
     """The classifier's softmax averaged over each clip's patches, shape=(n_clips, n_sections).
 
     Columns follow ``trained.sections``; patches as in scoring (``test_hop``,
-    median-filtered under "+MF"), ``batch`` at a time (default ``score_batch``).
+    median-filtered under "+MF"), ``batch`` at a time (default: :func:`asdlib.scoring.scoring_batch`).
     """
     if trained.config.model == "ae":
         raise ValueError("section_probabilities needs a section classifier, not an autoencoder")
@@ -77,8 +77,9 @@ def view_embeddings(model: ContrastiveASD, feats: CachedFeatures, clip_ids: Sequ
     model = model.to(device).eval()
     ps, us = [], []
     with torch.inference_mode():
-        for b in range(0, len(win), config.score_batch):
-            x, xc = inputs.batch(win.starts[b:b + config.score_batch], device)
+        step = scoring_batch(config, device)
+        for b in range(0, len(win), step):
+            x, xc = inputs.batch(win.starts[b:b + step], device)
             _, _, p, u = model(x, xc)
             ps.append(F.normalize(p, dim=1).cpu())
             us.append(F.normalize(u, dim=1).cpu())

@@ -132,10 +132,14 @@ class TrainConfig:
         ``"official"``, the official code's ``log((1 - p) - log(p))``;
         ``"clamped"``, the authors', ``log(max(1 - p, eps)) - log(max(p, eps))``
         with ``p`` the float32 softmax (see :mod:`asdlib.scoring`).
-    score_batch : windows per forward pass when scoring (256: on the 2-core CPU,
-        scoring a full-size machine type's clips took 2.4 minutes and 1.65 GB
-        peak memory at 256, 4.0 minutes and 2.2 GB at 1,024, with identical
-        scores; a GPU may want more).
+    score_batch : windows per forward pass when scoring; 0 (default): chosen
+        by :func:`asdlib.scoring.scoring_batch`, 64 for a classifier on the
+        CPU and 256 otherwise.  The scores do not depend on it (measured to
+        the bit for these sizes; ``bench/score_batch.py``), the time and the
+        memory do: on the 2-core CPU a full-size machine type's clips took
+        2.4 minutes and 1.65 GB peak memory at 256, 4.0 minutes and 2.2 GB at
+        1,024, and the book's classifiers scored 1.09-1.16 times as fast at
+        64 as at 256; a GPU may want more.
     threshold_hop : the hop of the patches whose training-clip scores the
         decision threshold is fitted to (0: ``test_hop``, the project; the
         official MobileNetV2 code fits it to its training patches, every 8
@@ -204,7 +208,7 @@ class TrainConfig:
     select: str = "last"
     track_test: bool = False
     score: str = "log_odds"
-    score_batch: int = 256
+    score_batch: int = 0
     threshold_hop: int = 0
     backend: str = "classifier"
     knn_k: int = 1
@@ -245,10 +249,11 @@ class TrainConfig:
             raise ConfigError(f"spec_time_masks, spec_freq_masks and mixup_alpha must be >= 0, got "
                               f"{self.spec_time_masks}, {self.spec_freq_masks} and {self.mixup_alpha}")
         for name in ("epochs", "batch_size", "ae_frames", "patch_frames", "train_hop", "test_hop",
-                     "score_batch", "proj_dim", "knn_k", "gmm_components", "spec_time_width",
-                     "spec_freq_width"):
+                     "proj_dim", "knn_k", "gmm_components", "spec_time_width", "spec_freq_width"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.score_batch < 0:
+            raise ConfigError(f"score_batch must be >= 0 (0: chosen by the device), got {self.score_batch}")
         if self.threshold_hop < 0:
             raise ConfigError(f"threshold_hop must be >= 0 (0: the test hop), got {self.threshold_hop}")
         if not 0.0 <= self.val_fraction < 1.0:

@@ -1,6 +1,7 @@
 """Inlier back ends on embeddings (asdlib.backends) and training augmentations (asdlib.augment)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -238,7 +239,43 @@ def test_a_runs_passes_are_kept_and_read_back_instead_of_a_forward_pass(tiny_dat
     assert Embeddings.load(path, key, run.trained, feats["train"], feats["test"]) is not None
     assert set(key) == {"checkpoint", "train", "test", "config", "device", "torch"}
     assert "backend" not in key["config"] and "track_test" not in key["config"]
-    assert key["config"]["score_batch"] == 256
+    assert key["config"]["score_batch"] == 0  # the default: chosen by the device when scoring
+
+
+def test_the_default_scoring_batch_is_chosen_by_device_and_network_and_scores_alike(tiny_data, fan_run,
+                                                                                  monkeypatch):
+    import asdlib.scoring as scoring
+    from asdlib.layout import list_clips
+    from asdlib.scoring import CPU_CLASSIFIER_BATCH, SCORE_BATCH, clip_scores, scoring_batch
+    from asdlib.windows import load_inputs
+
+    assert MBV2.score_batch == 0
+    assert scoring_batch(MBV2, "cpu") == CPU_CLASSIFIER_BATCH == 64
+    assert scoring_batch(MBV2, torch.device("cuda")) == SCORE_BATCH == 256  # a device object: no GPU needed
+    assert scoring_batch(baseline_config("ae"), "cpu") == 256  # the AE's vectors: as before
+    assert scoring_batch(MBV2.replace(score_batch=7), "cpu") == 7  # a given size is kept
+    with pytest.raises(ConfigError, match="score_batch must be >= 0"):
+        MBV2.replace(score_batch=-1)
+
+    run, out = fan_run
+    feats = load_inputs(list_clips(tiny_data / "dev_data", "fan", split="test"), out / "cache", MBV2,
+                        progress=False)
+    seen = []
+    real = scoring.inference_model
+    monkeypatch.setattr(scoring, "inference_model", lambda m: (lambda x: seen.append(len(x)) or real(m)(x)))
+    auto = clip_scores(run.trained, feats, device="cpu", progress=False)
+    total = sum(seen)
+
+    def batches(size):
+        return [min(size, total - i) for i in range(0, total, size)]
+
+    assert total > 64 and seen == batches(64)  # the windows went through 64 at a time
+    seen.clear()
+    before = clip_scores(dataclasses.replace(run.trained, config=MBV2.replace(score_batch=256)), feats,
+                         device="cpu", progress=False)
+    assert seen == batches(256) != batches(64)
+    # bench/score_batch.py measured the book's classifiers equal to the bit at 64 and 256 on the CPU
+    np.testing.assert_allclose(auto, before, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.slow
