@@ -138,7 +138,7 @@ class TrainConfig:
         the bit for these sizes; ``bench/score_batch.py``), the time and the
         memory do: on the 2-core CPU a full-size machine type's clips took
         2.4 minutes and 1.65 GB peak memory at 256, 4.0 minutes and 2.2 GB at
-        1,024, and the book's classifiers scored 1.09-1.16 times as fast at
+        1,024, and the book's classifiers scored 1.09-1.23 times as fast at
         64 as at 256; a GPU may want more.
     threshold_hop : the hop of the patches whose training-clip scores the
         decision threshold is fitted to (0: ``test_hop``, the project; the

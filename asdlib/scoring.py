@@ -96,9 +96,9 @@ def section_log_odds(logits: torch.Tensor, section: torch.Tensor, *, form: str =
 
 
 #: Windows per forward pass of :func:`scoring_batch` for ``score_batch=0``: a classifier on the CPU,
-#: and everything else.  On the 2-core CPU the book's classifiers scored 1.09-1.16 times as fast at
-#: 64 as at 256 with the same scores to the bit (``bench/score_batch.py``; their inference networks
-#: keep a smaller batch's feature maps in the caches); the AE's vectors and a GPU keep 256.
+#: and everything else.  On the 2-core CPU the book's classifiers scored 1.09-1.23 times as fast at
+#: 64 as at 256 with the same scores to the bit (``bench/score_batch.py``; most likely a smaller
+#: batch's feature maps stay in the caches); the AE's vectors and a GPU keep 256 (not measured there).
 CPU_CLASSIFIER_BATCH, SCORE_BATCH = 64, 256
 
 
