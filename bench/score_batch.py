@@ -47,6 +47,7 @@ def main() -> int:
     from asdlib.pipeline import PASSES, run_system
     from asdlib.project import run_folder
     from asdlib.recipes import system_config
+    from asdlib.scoring import scoring_batch
     from asdlib.synth import synthesize
 
     try:
@@ -56,8 +57,6 @@ def main() -> int:
     data, cache = args.work / "data", args.work / "cache"
     synthesize(data, profile="book", seed=0, machines=[args.machine], workers=2, progress=False)
     common = dict(cache_dir=cache, progress=False)
-    from asdlib.scoring import scoring_batch
-
     print(f"{args.machine} (book profile), each system trained for one epoch; {args.rounds} rounds; "
           f"seconds of run_system scoring again (median of the rounds)")
     ok = True

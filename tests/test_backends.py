@@ -262,7 +262,12 @@ def test_the_default_scoring_batch_is_chosen_by_device_and_network_and_scores_al
                         progress=False)
     seen = []
     real = scoring.inference_model
-    monkeypatch.setattr(scoring, "inference_model", lambda m: (lambda x: seen.append(len(x)) or real(m)(x)))
+
+    def counting(model):  # the inference network, built once per pass as before, counting its batches
+        net = real(model)
+        return lambda x: seen.append(len(x)) or net(x)
+
+    monkeypatch.setattr(scoring, "inference_model", counting)
     auto = clip_scores(run.trained, feats, device="cpu", progress=False)
     total = sum(seen)
 
