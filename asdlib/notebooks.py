@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import nbformat
-
 from ._atomic import atomic_path
 from .errors import NotebookError
 
@@ -49,6 +47,9 @@ def _parameters_cell(nb, path: Path):
 
 def notebook_parameters(path: str | Path) -> dict[str, Parameter]:
     """The parameters a notebook declares, in order: name -> :class:`Parameter`."""
+    import nbformat  # here: its import takes 3 s (jsonschema's format checkers), and every chapter's kernel
+    # imports this module for refuse_unknown_parameters, which reads no notebook file
+
     path = Path(path)
     try:
         nb = nbformat.read(path, as_version=4)

@@ -94,6 +94,30 @@ def test_the_chapters_default_folders_are_the_repositorys_whatever_the_working_d
                 assert declared[name].default == "", f"{nb.name}: {name} defaults to a path"
 
 
+def test_a_chapters_imports_leave_out_the_notebook_reader():
+    """Every chapter's kernel imports what its cells name; nbformat (with jsonschema's format checkers: 3 s
+    a kernel on the 2-core machine) and papermill are the builder's, not a chapter's."""
+    import ast
+    import subprocess
+    import sys
+
+    modules = set()
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                for node in ast.walk(ast.parse(cell.source)):
+                    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                        modules.add(node.module)
+                    elif isinstance(node, ast.Import):
+                        modules.update(a.name for a in node.names)
+    assert "asdlib.notebooks" in modules and "asdlib.pipeline" in modules
+    code = (f"import sys\nfor m in {sorted(modules)!r}: __import__(m)\n"
+            "print(sorted(m for m in ('nbformat', 'jsonschema', 'papermill') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 # ---------------------------------------------------------------- the smoke build
 
 
