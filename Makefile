@@ -16,6 +16,8 @@ SEED    ?= 0
 RESULTS ?=
 # EVAL_RESULTS: the eval/results.csv of a grid run on the evaluation set, shown beside the poster's challenge table
 EVAL_RESULTS ?=
+# JOBS: chapters executed at once (empty: the builder's default, two; the results are the same either way)
+JOBS ?=
 
 .PHONY: book test lab venv data results clean
 
@@ -51,7 +53,7 @@ endif
 	$(VENV)/bin/asdlib book --out $(BUILD) --profile $(PROFILE) --settings $(SETTINGS) --seed $(SEED) \
 	  $(if $(strip $(DATA)),--data "$(DATA)") $(if $(strip $(RESULTS)),--set results_table="$(abspath $(RESULTS))") \
 	  $(if $(strip $(EVAL_RESULTS)),--set eval_table="$(abspath $(EVAL_RESULTS))") \
-	  --set progress=False
+	  $(if $(strip $(JOBS)),--jobs $(JOBS)) --set progress=False
 
 ## make test: the unit tests and the end-to-end smoke run, one test file per CPU core at a time
 ##   (pytest-xdist; the smoke build of the book is the longest file, about 5 minutes on two cores)

@@ -1,12 +1,15 @@
-"""Atomic file writing: a file either appears complete or not at all.
+"""Atomic file writing: a file either appears complete or not at all; and one writer at a time.
 
 Everything the project writes (clips, CSV files, caches, checkpoints) goes
 through these helpers, so that an interrupted run never leaves a
-half-written file behind under its final name.
+half-written file behind under its final name.  :func:`exclusive_lock`
+keeps two processes from writing the same folder at once (a grid's output
+folder, a run's model and scores).
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -58,3 +61,22 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 def is_temporary(path: str | os.PathLike) -> bool:
     """True for a leftover temporary file of :func:`atomic_path`."""
     return Path(path).name.startswith(TMP_PREFIX)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, *, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (made when missing) for the block.
+
+    An advisory ``flock``: it binds the processes that take it, and the
+    operating system releases it when its holder exits, however it exits.
+    ``wait``: wait for another holder to let go; else raise
+    :class:`BlockingIOError` at once.  The file keeps the holder's process id.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        yield

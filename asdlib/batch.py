@@ -25,7 +25,6 @@ scheduler ``scheduler`` names (its workers must see the same paths).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -43,7 +42,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from . import __version__
-from ._atomic import write_text_atomic
+from ._atomic import exclusive_lock, write_text_atomic
 from .errors import GridError, NotebookError
 from .gather import gather
 from .grid import RESULT, Grid, RunSpec, check, describe, expand, read_result
@@ -231,14 +230,11 @@ def default_workers(gpus: Sequence[int], runs_per_gpu: int | None = None) -> int
 
 @contextlib.contextmanager
 def _lock(out: Path):
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / LOCK, "w") as f:
+    with contextlib.ExitStack() as held:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.enter_context(exclusive_lock(out / LOCK, wait=False))
         except BlockingIOError:
             raise GridError(f"{out}: another `asdlib run` is using this folder") from None
-        f.write(str(os.getpid()))
-        f.flush()
         yield
 
 

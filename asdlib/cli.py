@@ -145,7 +145,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
 
     params = dict(parse_assignment(a) for a in args.set or [])
     build_book(args.out, data=args.data, profile=args.profile, settings=args.settings, seed=args.seed,
-               device=args.device or "", params=params, progress=not args.quiet)
+               device=args.device or "", params=params, jobs=args.jobs, progress=not args.quiet)
     return 0
 
 
@@ -217,6 +217,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .book import JOBS
     from .config import SCORES, SELECT
     from .synth.generate import PROFILES
     from .recipes import OFFICIAL, RECIPES, SETTINGS, contrastive_config, recipe_config
@@ -312,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="a notebook parameter, for every notebook that has it (repeatable)")
+    p.add_argument("--jobs", type=int, default=JOBS,
+                   help=f"chapters executed at once, in reading order (default {JOBS}; a chapter that needs "
+                        "another's run waits for it, and shows the same results either way)")
     p.add_argument("--quiet", action="store_true", help="less output")
     p.set_defaults(func=_cmd_book)
 

@@ -13,13 +13,14 @@ notebook (a failed run's notebook, with its error, goes to
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import os
 import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from ._atomic import atomic_path
 from .errors import NotebookError
@@ -149,6 +150,22 @@ def failed_path(output: str | Path) -> Path:
     return output.with_name(output.name.removesuffix(".ipynb") + FAILED_SUFFIX)
 
 
+@contextlib.contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Set ``env`` in this process's environment (which a kernel started meanwhile inherits) for the
+    block, then restore what was there.  Not for threads that set different values at once."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def execute_notebook(notebook: str | Path, output: str | Path, params: Mapping[str, Any], *,
                      cwd: str | Path | None = None, kernel: str = "python3",
                      progress: bool = False, env: Mapping[str, str] | None = None) -> Path:
@@ -165,27 +182,18 @@ def execute_notebook(notebook: str | Path, output: str | Path, params: Mapping[s
     check_parameters(notebook, params)
     output.parent.mkdir(parents=True, exist_ok=True)
     failed = failed_path(output)
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    try:
-        with atomic_path(output, suffix=".ipynb") as tmp:
-            try:
-                papermill.execute_notebook(str(notebook), str(tmp), parameters=dict(params),
-                                           cwd=str(cwd or notebook.parent), kernel_name=kernel,
-                                           progress_bar=progress, log_output=False,
-                                           # the kernel's own log (its "running over TCP without
-                                           # encryption" warning) is not the notebook's output
-                                           extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
-            except papermill.PapermillExecutionError as err:
-                os.replace(tmp, failed)
-                raise NotebookError(f"{notebook}: cell {err.exec_count} failed: {err.ename}: "
-                                    f"{err.evalue} (the executed notebook: {failed})") from None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environment(env or {}), atomic_path(output, suffix=".ipynb") as tmp:
+        try:
+            papermill.execute_notebook(str(notebook), str(tmp), parameters=dict(params),
+                                       cwd=str(cwd or notebook.parent), kernel_name=kernel,
+                                       progress_bar=progress, log_output=False,
+                                       # the kernel's own log (its "running over TCP without
+                                       # encryption" warning) is not the notebook's output
+                                       extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        except papermill.PapermillExecutionError as err:
+            os.replace(tmp, failed)
+            raise NotebookError(f"{notebook}: cell {err.exec_count} failed: {err.ename}: "
+                                f"{err.evalue} (the executed notebook: {failed})") from None
     failed.unlink(missing_ok=True)
     return output
 

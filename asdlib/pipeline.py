@@ -16,10 +16,16 @@ the training clips.  What a run writes, under ``out_dir/<dataset>/``::
                             ``keep_embeddings``, and by :func:`embed_system`): a re-run or
                             another back end on the same checkpoint, clips and scoring
                             configuration reads them instead of a forward pass
+    <machine>/.asdlib-lock  held while a process trains or scores the run (:data:`RUN_LOCK`)
     submission/             the official anomaly_score_*.csv and decision_result_*.csv files
+
+Two processes given the same run (two chapters of a book built two at a
+time, a notebook beside a batch job) take turns: the second waits for the
+first to finish, then reuses its checkpoint and passes.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._atomic import write_text_atomic
+from ._atomic import exclusive_lock, write_text_atomic
 from .audio import check_lengths
 from .checkpoint import Trained, pick_device
 from .config import SCORING_FIELDS, TrainConfig
@@ -122,10 +128,28 @@ class _Trained:
     trained: Trained
 
 
+#: The file a process locks (:func:`asdlib._atomic.exclusive_lock`) while it trains or scores a run.
+RUN_LOCK = ".asdlib-lock"
+
+
+@contextlib.contextmanager
+def _run_lock(folder: Path, progress: bool):
+    """Hold the lock of one run's folder; a wait for another holder is said when ``progress``."""
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive_lock(folder / RUN_LOCK, wait=False))
+        except BlockingIOError:
+            if progress:
+                print(f"{folder}: another process is training or scoring this run; waiting for it", flush=True)
+            held.enter_context(exclusive_lock(folder / RUN_LOCK))
+        yield
+
+
 def _train_system(data_root, machine, config, out_dir, *, dataset, ground_truth, cache_dir, device,
                   progress) -> _Trained:
     """What :func:`run_system` and :func:`embed_system` share: the clips, their inputs and the
-    network, trained or reused from ``out_dir/<dataset>/<machine>/model.pt``."""
+    network, trained or reused from ``out_dir/<dataset>/<machine>/model.pt``; called with the run's
+    lock held."""
     data_dir = data_folder(data_root, dataset)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = Path(out_dir) / dataset / machine
@@ -198,27 +222,29 @@ def run_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir
         forward pass (the scores are the same to the bit).  Saved passes are read whether or
         not this is set.
     """
-    t = _train_system(data_root, machine, config, out_dir, dataset=dataset, ground_truth=ground_truth,
-                      cache_dir=cache_dir, device=device, progress=progress)
-    trained, folder = t.trained, t.folder
-    write_text_atomic(folder / "history.csv", trained.history.to_csv(index=False))
-    passes = None
-    if from_passes(config):  # saved passes serve; new ones are made when kept or for a back end
-        passes = _passes(t, compute=keep_embeddings or config.backend != "classifier", keep=keep_embeddings,
-                         device=device, progress=progress)
-    train_scores, test_scores = backend_scores(trained, t.train_feats, t.test_feats, embeddings=passes,
-                                               device=device, progress=progress)
-    threshold = gamma_threshold(train_scores)
-    submission = write_submission(Path(out_dir) / dataset / SUBMISSION_DIR, t.test_clips, test_scores,
-                                  threshold)
-    scores = clip_frame([*t.train_clips, *t.test_clips], np.concatenate([train_scores, test_scores]))
-    write_text_atomic(folder / "scores.csv", scores.to_csv(index=False))
-    write_text_atomic(folder / "run.json", json.dumps(
-        {"machine": machine, "dataset": dataset, "data": str(data_folder(data_root, dataset)),
-         "sections": trained.sections, "ground_truth": str(ground_truth) if ground_truth else None,
-         "threshold": threshold, "config": config.as_dict()}, indent=2))
-    return SystemRun(machine=machine, dataset=dataset, trained=trained, threshold=threshold,
-                     scores=scores, folder=folder, submission=submission)
+    data_folder(data_root, dataset)  # a dataset other than dev and eval is refused before a folder is made
+    with _run_lock(Path(out_dir) / dataset / machine, progress):
+        t = _train_system(data_root, machine, config, out_dir, dataset=dataset, ground_truth=ground_truth,
+                          cache_dir=cache_dir, device=device, progress=progress)
+        trained, folder = t.trained, t.folder
+        write_text_atomic(folder / "history.csv", trained.history.to_csv(index=False))
+        passes = None
+        if from_passes(config):  # saved passes serve; new ones are made when kept or for a back end
+            passes = _passes(t, compute=keep_embeddings or config.backend != "classifier", keep=keep_embeddings,
+                             device=device, progress=progress)
+        train_scores, test_scores = backend_scores(trained, t.train_feats, t.test_feats, embeddings=passes,
+                                                   device=device, progress=progress)
+        threshold = gamma_threshold(train_scores)
+        submission = write_submission(Path(out_dir) / dataset / SUBMISSION_DIR, t.test_clips, test_scores,
+                                      threshold)
+        scores = clip_frame([*t.train_clips, *t.test_clips], np.concatenate([train_scores, test_scores]))
+        write_text_atomic(folder / "scores.csv", scores.to_csv(index=False))
+        write_text_atomic(folder / "run.json", json.dumps(
+            {"machine": machine, "dataset": dataset, "data": str(data_folder(data_root, dataset)),
+             "sections": trained.sections, "ground_truth": str(ground_truth) if ground_truth else None,
+             "threshold": threshold, "config": config.as_dict()}, indent=2))
+        return SystemRun(machine=machine, dataset=dataset, trained=trained, threshold=threshold,
+                         scores=scores, folder=folder, submission=submission)
 
 
 def embed_system(data_root: str | Path, machine: str, config: TrainConfig, out_dir: str | Path, *,
@@ -235,6 +261,8 @@ def embed_system(data_root: str | Path, machine: str, config: TrainConfig, out_d
     if config.model == "ae":  # before any training
         raise ConfigError("the AE baseline has no section classifier and no embedding: back ends score "
                           "the classifiers (MBv2 baseline and the ablation's rows)")
-    t = _train_system(data_root, machine, config, out_dir, dataset=dataset, ground_truth=ground_truth,
-                      cache_dir=cache_dir, device=device, progress=progress)
-    return _passes(t, compute=True, keep=True, device=device, progress=progress)
+    data_folder(data_root, dataset)
+    with _run_lock(Path(out_dir) / dataset / machine, progress):
+        t = _train_system(data_root, machine, config, out_dir, dataset=dataset, ground_truth=ground_truth,
+                          cache_dir=cache_dir, device=device, progress=progress)
+        return _passes(t, compute=True, keep=True, device=device, progress=progress)

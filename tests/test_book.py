@@ -274,3 +274,33 @@ def test_the_book_refuses_data_without_two_sections_before_anything_runs(tiny_da
     with pytest.raises(LayoutError, match=r"fan: section 00\)$"):
         build_book(out, data=some, settings="tiny", progress=False)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_chapters_start_in_reading_order_at_most_jobs_at_a_time_and_a_failure_stops_the_rest():
+    import threading
+    import time
+
+    from asdlib.book import run_in_order
+
+    lock, started, now, most = threading.Lock(), [], [0], [0]
+
+    def work(item, broken=None):
+        with lock:
+            started.append(item)
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+        time.sleep(0 if item == broken else 0.05 * (item % 3))
+        with lock:
+            now[0] -= 1
+        if item == broken:
+            raise RuntimeError(f"chapter {item} broke")
+
+    run_in_order(range(8), work, 3)
+    assert started == list(range(8)) and most[0] == 3
+    started.clear()
+    told = []
+    with pytest.raises(RuntimeError, match="chapter 4 broke"):
+        run_in_order(range(8), lambda item: work(item, broken=4), 2, on_failure=lambda item, err: told.append(item))
+    assert told == [4] and started[:5] == [0, 1, 2, 3, 4] and 7 not in started  # no new start after it
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        run_in_order([1], work, 0)

@@ -1,6 +1,7 @@
 """Output folders: a command cleans or overwrites only a folder it made; files get the umask's mode."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -90,3 +91,40 @@ def test_written_files_get_the_mode_the_umask_gives(tmp_path, umask, mode):
             "write_text_atomic(sys.argv[1], 'x')")
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.txt"), oct(umask)[2:]], check=True, timeout=60)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == mode
+
+
+def test_a_lock_is_held_for_its_block_only_and_a_second_taker_is_refused_or_waits(tmp_path):
+    import threading
+
+    from asdlib._atomic import exclusive_lock
+
+    path = tmp_path / "a" / "lock"
+    with exclusive_lock(path):
+        assert path.read_text() == str(os.getpid())
+        with pytest.raises(BlockingIOError):
+            with exclusive_lock(path, wait=False):
+                pass
+        taken = threading.Event()
+
+        def take():
+            with exclusive_lock(path):
+                taken.set()
+
+        waiter = threading.Thread(target=take)
+        waiter.start()
+        assert not taken.wait(timeout=0.5)  # waits while the lock is held
+    assert taken.wait(timeout=10)
+    waiter.join()
+
+
+def test_a_second_grid_on_the_same_folder_is_refused_and_an_error_inside_is_not_mistaken_for_it(tmp_path):
+    from asdlib.batch import _lock
+    from asdlib.errors import GridError
+
+    with _lock(tmp_path):
+        with pytest.raises(GridError, match="another `asdlib run` is using this folder"):
+            with _lock(tmp_path):
+                pass
+    with pytest.raises(BlockingIOError, match="mine"):
+        with _lock(tmp_path):
+            raise BlockingIOError("mine")

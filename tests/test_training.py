@@ -267,3 +267,29 @@ def test_clip_scores_and_section_probabilities_equal_a_plain_loop_over_each_clip
         got = section_probabilities(trained, test_feats)
         np.testing.assert_allclose(got, np.array(probs), rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-6)  # float32 softmax
+
+
+def test_a_second_process_given_the_same_run_waits_for_the_first_and_reuses_it(tiny_data, tmp_path, capsys):
+    """run_system holds its run folder's lock: a chapter that needs another chapter's run while that one
+    trains it (make book runs two at a time) waits, then reuses the finished checkpoint."""
+    import threading
+
+    from asdlib._atomic import exclusive_lock
+    from asdlib.pipeline import RUN_LOCK
+
+    folder = tmp_path / "runs" / "dev" / "fan"
+    args = dict(cache_dir=tmp_path / "cache", progress=True)
+    done = []
+    with exclusive_lock(folder / RUN_LOCK):  # as another process training this run would
+        waiting = threading.Thread(target=lambda: done.append(run_system(tiny_data, "fan", AE, tmp_path / "runs",
+                                                                          **args)))
+        waiting.start()
+        waiting.join(timeout=3)
+        assert waiting.is_alive() and not (folder / "model.pt").exists()
+        assert "another process is training or scoring this run; waiting for it" in capsys.readouterr().out
+    waiting.join(timeout=300)
+    assert done and (folder / "model.pt").is_file()
+    made = (folder / "model.pt").stat().st_mtime_ns
+    again = run_system(tiny_data, "fan", AE, tmp_path / "runs", **args)  # the lock is free: no wait, no training
+    assert (folder / "model.pt").stat().st_mtime_ns == made
+    assert np.array_equal(again.scores["score"], done[0].scores["score"])
