@@ -84,10 +84,11 @@ def check_book_data(data_root: str | Path, params: Mapping[str, Any]) -> None:
 JOBS = 2
 
 #: The chapters' kernels' environment when several run at once.  Torch's OpenMP threads (libgomp) wait
-#: for work by spinning, by default for longer than a step of the other kernel takes: two kernels of two
-#: threads on two cores then took 19 times as long as one after the other.  Spinning 1,000 rounds, then
-#: sleeping, they took 0.87 of the time, with the weights the same to the bit (bench/chapters.py); a
-#: kernel alone runs as fast as with the default.  A variable the user has set is kept.
+#: for work by spinning, by default for longer than a step of the other kernel takes: two processes of two
+#: threads on two cores trained 6 to 11 times slower than one after the other (bench/chapters.py on the
+#: 2-core machine).  Spinning 1,000 rounds, then sleeping, two at once were 0.98-1.10 times as fast as one
+#: after the other, a process alone as fast as with the default, and the weights the same to the bit.
+#: A variable the user has set is kept.
 CONCURRENT_ENV = {"GOMP_SPINCOUNT": "1000"}
 
 
