@@ -65,6 +65,7 @@ from asdlib.checkpoint import build_model  # noqa: E402
 from asdlib.layout import list_clips  # noqa: E402
 from asdlib.metrics import official_score  # noqa: E402
 from asdlib.models import DEPTHWISE_PAD  # noqa: E402
+from asdlib.notebooks import environment  # noqa: E402
 from asdlib.recipes import baseline_config, recipe_config, system_config  # noqa: E402
 from asdlib.scoring import clip_scores  # noqa: E402
 from asdlib.synth import get_profile, synthesize  # noqa: E402
@@ -83,18 +84,9 @@ def log(*args) -> None:
     print(*args, flush=True)
 
 
-@contextmanager
 def environ(env: dict[str, str]):
-    old = {k: os.environ.get(k) for k in SWITCHES}
-    os.environ.update({k: env.get(k, default) for k, default in SWITCHES.items()})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    """Every switch of SWITCHES set, to ``env``'s value or its default, for the block."""
+    return environment({k: env.get(k, default) for k, default in SWITCHES.items()})
 
 
 def sync(device) -> None:
