@@ -25,11 +25,12 @@ keeps its own thread count.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -94,28 +95,37 @@ CONCURRENT_ENV = {"GOMP_SPINCOUNT": "1000"}
 
 def run_in_order(items: Sequence[Any], work: Callable[[Any], None], jobs: int,
                  on_failure: Callable[[Any, BaseException], None] | None = None) -> None:
-    """Call ``work`` on ``items``, at most ``jobs`` at a time, starting them in their order.
+    """Call ``work`` on ``items``, at most ``jobs`` at a time (each in a thread), starting them in their order.
 
     After a failure no further item starts; the running ones finish, then
     the first failure is raised (``on_failure`` is told of each at once).
+    An interrupt (Ctrl-C) is raised at once: the threads are daemons, left
+    to end with the process (a chapter's kernel then stops with it).
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
-    pending, running = list(items), {}
+    finished: queue.Queue = queue.Queue()
+
+    def run(item) -> None:
+        try:
+            work(item)
+        except BaseException as err:  # noqa: BLE001: handed to the caller's thread
+            finished.put((item, err))
+        else:
+            finished.put((item, None))
+
+    pending, running = list(items), 0
     first: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        while running or (pending and first is None):
-            while pending and first is None and len(running) < jobs:
-                item = pending.pop(0)
-                running[pool.submit(work, item)] = item
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                item = running.pop(future)
-                err = future.exception()
-                if err is not None:
-                    if on_failure is not None:
-                        on_failure(item, err)
-                    first = first or err
+    while running or (pending and first is None):
+        while pending and first is None and running < jobs:
+            threading.Thread(target=run, args=(pending.pop(0),), daemon=True).start()
+            running += 1
+        item, err = finished.get()
+        running -= 1
+        if err is not None:
+            if on_failure is not None:
+                on_failure(item, err)
+            first = first or err
     if first is not None:
         raise first
 

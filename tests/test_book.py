@@ -304,3 +304,28 @@ def test_chapters_start_in_reading_order_at_most_jobs_at_a_time_and_a_failure_st
     assert told == [4] and started[:5] == [0, 1, 2, 3, 4] and 7 not in started  # no new start after it
     with pytest.raises(ValueError, match="jobs must be at least 1"):
         run_in_order([1], work, 0)
+
+
+def test_an_interrupt_stops_the_chapters_at_once_not_when_the_running_ones_end():
+    """Ctrl-C during `make book`: the builder stops now (its chapters' kernels stop with it), instead of
+    waiting minutes for the chapters running beside each other to finish."""
+    import _thread
+    import threading
+    import time
+
+    from asdlib.book import run_in_order
+
+    never = threading.Event()
+
+    def work(item):
+        if item == 0:
+            never.wait(120)  # a long chapter
+        else:
+            time.sleep(0.2)
+            _thread.interrupt_main()  # as the terminal's SIGINT does
+
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        run_in_order([0, 1, 2], work, 2)
+    assert time.perf_counter() - t0 < 60
+    never.set()
