@@ -78,13 +78,14 @@ def together(args: argparse.Namespace, n: int, env: dict) -> tuple[float, list[s
         procs = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True, env={**base, **env}) for c in cmds]
         while not all((Path(tmp) / f"ready-{i}").exists() for i in range(n)):
             if any(p.poll() not in (None, 0) for p in procs):
-                sys.exit("bench/chapters.py: a training process failed")
+                sys.exit("bench/chapters.py: a training process failed (its error is above)")
             time.sleep(0.05)
         start = time.time()
         go.touch()
-        outs = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+        printed = [p.communicate()[0] for p in procs]
         if any(p.returncode for p in procs):
-            sys.exit("bench/chapters.py: a training process failed")
+            sys.exit("bench/chapters.py: a training process failed (its error is above)")
+        outs = [json.loads(text.strip().splitlines()[-1]) for text in printed]
     return max(o["end"] for o in outs) - start, [o["weights"] for o in outs]
 
 
