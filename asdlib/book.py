@@ -81,6 +81,39 @@ def check_book_data(data_root: str | Path, params: Mapping[str, Any]) -> None:
         check_classifiable(dev, [m for m in params.get("machines") or found if m in found])
 
 
+def check_values(declared: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+    """Refuse, before anything runs, a parameter value a chapter would refuse only when its turn came.
+
+    ``declared``: the chapter's parameters (:func:`asdlib.notebooks.notebook_parameters`), whose
+    defaults fill what ``given`` leaves out.  Checks what the chapters' first cells check, when the
+    chapter has the parameter: the settings, recipe and seed (every system's configuration is
+    built), ``system`` with ``config``, ``systems``, ``backends``, ``augment``, ``dataset`` and
+    ``device``.  Raises the error the chapter would raise (:class:`asdlib.errors.ConfigError`,
+    ``ValueError``).
+    """
+    from .backends import check_backends
+    from .checkpoint import pick_device
+    from .config import check_overrides
+    from .recipes import system_config, system_configs
+
+    values = {name: p.default for name, p in declared.items()} | dict(given)
+    if "settings" not in values:
+        return
+    settings, recipe, seed = values["settings"], values.get("recipe") or None, values.get("seed", 0)
+    every = system_configs(settings, recipe=recipe, seed=seed)
+    if "system" in values:
+        system_config(values["system"], settings, seed=seed, recipe=recipe, overrides=values.get("config") or {})
+    for system in values.get("systems", ()):
+        system_config(system, settings, seed=seed, recipe=recipe)
+    check_backends(values.get("backends", {}))
+    for name, fields in values.get("augment", {}).items():
+        every["MBv2 baseline"].replace(**check_overrides(fields, where=f"augment {name!r}: "))
+    if values.get("dataset", "dev") not in ("dev", "eval"):
+        raise ValueError(f"dataset must be 'dev' or 'eval', got {values['dataset']!r}")
+    if values.get("device"):
+        pick_device(values["device"])
+
+
 #: Chapters run at once by default.
 JOBS = 2
 
@@ -168,7 +201,11 @@ def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = N
     for nb in notebooks:
         declared = notebook_parameters(nb)
         given_to[nb] = {k: v for k, v in common.items() if k in declared}
-        check_parameters(nb, given_to[nb])
+        check_parameters(nb, given_to[nb], declared=declared)
+        try:
+            check_values(declared, given_to[nb])
+        except ValueError as err:  # a ConfigError, a bad dataset or device: named now, not when the chapter runs
+            raise NotebookError(f"{nb.relative_to(root)}: {err}") from None
     unused = sorted(set(params or {}) - {k for g in given_to.values() for k in g})
     if unused:
         raise NotebookError(f"no chapter has a parameter named {', '.join(map(repr, unused))}")

@@ -148,10 +148,23 @@ def load_checkpoint(path: str | Path, *, machine: str | None = None,
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as given, or CUDA when present, else the CPU."""
+    """``device`` as given, or CUDA when present, else the CPU.
+
+    A name torch does not know, or a CUDA device this machine lacks, is a ``ValueError`` that says
+    so (rather than torch's error at the first tensor moved there).
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        picked = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"device {str(device)!r} is not a torch device ({err})") from None
+    if picked.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (picked.index or 0) >= count:
+            raise ValueError(f"device {str(device)!r}: this machine has "
+                             f"{count or 'no'} CUDA device{'s' if count != 1 else ''}")
+    return picked
 
 
 def _cnn_args(config: TrainConfig) -> dict:

@@ -236,6 +236,17 @@ def test_a_bad_book_parameter_stops_the_build_before_anything_is_written(tmp_pat
         build_book(out, profile="tiny", settings="tiny", params={"epochz": 3}, progress=False)
     with pytest.raises(NotebookError, match="parameter 'seeds' must be list"):
         build_book(out, profile="tiny", settings="tiny", params={"seeds": 3}, progress=False)
+    # values a chapter would refuse only when its turn came (chapter 5, 8 or 9), refused before chapter 1
+    for params, message in (({"recipe": "bogus"}, r"05_contrastive.ipynb: unknown recipe 'bogus'"),
+                            ({"config": {"lr": -1}}, r"08_run.ipynb: lr must be positive"),
+                            ({"dataset": "test"}, r"08_run.ipynb: dataset must be 'dev' or 'eval'"),
+                            ({"systems": ["MBv3"]}, r"09_backends.ipynb: unknown system 'MBv3'"),
+                            ({"backends": {"long": {"epochs": 3}}}, r"back end 'long': epochs are not scoring"),
+                            ({"augment": {"a": {"mixup_alpha": "x"}}}, r"augment 'a'.*'mixup_alpha' must be float")):
+        with pytest.raises(NotebookError, match=message):
+            build_book(out, profile="tiny", settings="tiny", params=params, progress=False)
+    with pytest.raises(NotebookError, match=r"03_autoencoder.ipynb: device 'bogus' is not a torch device"):
+        build_book(out, profile="tiny", settings="tiny", device="bogus", progress=False)
     assert not (out / "data").exists() and not (out / "src").exists()
 
 

@@ -54,6 +54,22 @@ def test_official_hyper_parameters_are_the_defaults():
         baseline_config("vae")
 
 
+def test_a_device_the_machine_lacks_is_named_before_anything_moves_there(monkeypatch):
+    from asdlib.checkpoint import pick_device
+
+    assert pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device 'gpu0' is not a torch device"):
+        pick_device("gpu0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device 'cuda': this machine has no CUDA devices"):
+        pick_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert pick_device("cuda:0") == torch.device("cuda", 0)  # nothing is moved: only the name is checked
+    with pytest.raises(ValueError, match="device 'cuda:1': this machine has 1 CUDA device$"):
+        pick_device("cuda:1")
+
+
 def test_validation_split_takes_whole_clips_reproducibly():
     tr, va = split_clips(30, 0.1, seed=0)
     assert len(va) == 3 and not set(tr) & set(va) and sorted([*tr, *va]) == list(range(30))
