@@ -18,9 +18,10 @@ which synthesises the data set when a notebook is run interactively without one.
 
 The chapters run ``jobs`` at a time (two by default), in reading order:
 where two chapters need the same run, the second waits for the first
-(:func:`asdlib.pipeline.run_system` locks a run's folder) and reuses it,
-so every chapter shows what it would show alone, to the bit: each kernel
-keeps its own thread count.
+(:func:`asdlib.pipeline.run_system` locks a run's folder) and reuses it, and
+a chapter that reads earlier chapters' runs as it finds them starts only
+after those chapters (:data:`AFTER`), so every chapter shows what it would
+show alone, to the bit: each kernel keeps its own thread count.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import pandas as pd
 import yaml
@@ -117,6 +118,12 @@ def check_values(declared: Mapping[str, Any], given: Mapping[str, Any]) -> None:
 #: Chapters run at once by default.
 JOBS = 2
 
+#: Chapters that read what earlier chapters trained, as they find it, without training it themselves: each
+#: starts only once those have finished, or what it shows would depend on which chapter ran faster.  The
+#: results chapter sets the runs of chapters 3 to 6 beside the gathered grid's (a fresh build on a Zen 3
+#: started it while chapter 6 still trained its last row, and it showed five runs instead of six).
+AFTER = {"07_results": ("03_autoencoder", "04_mobilenetv2", "05_contrastive", "06_median_filter")}
+
 #: The chapters' kernels' environment when several run at once.  Torch's OpenMP threads (libgomp) wait
 #: for work by spinning, by default for longer than a step of the other kernel takes: two processes of two
 #: threads on two cores trained 6 to 11 times slower than one after the other (bench/chapters.py on the
@@ -127,37 +134,52 @@ CONCURRENT_ENV = {"GOMP_SPINCOUNT": "1000"}
 
 
 def run_in_order(items: Sequence[Any], work: Callable[[Any], None], jobs: int,
-                 on_failure: Callable[[Any, BaseException], None] | None = None) -> None:
+                 on_failure: Callable[[Any, BaseException], None] | None = None,
+                 after: Mapping[Any, Collection[Any]] | None = None) -> None:
     """Call ``work`` on ``items``, at most ``jobs`` at a time (each in a thread), starting them in their order.
 
-    After a failure no further item starts; the running ones finish, then
-    the first failure is raised (``on_failure`` is told of each at once).
-    An interrupt (Ctrl-C) is raised at once: the threads are daemons, left
-    to end with the process (a chapter's kernel then stops with it).
+    ``after``: item -> the items that must have finished before it starts
+    (those not among ``items`` are ignored); while an item waits for them,
+    the next ones in order whose own are done start in its place.  After a
+    failure no further item starts; the running ones finish, then the first
+    failure is raised (``on_failure`` is told of each at once).  An interrupt
+    (Ctrl-C) is raised at once: the threads are daemons, left to end with the
+    process (a chapter's kernel then stops with it).
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    items = list(items)
+    after = after or {}
+    needs = {i: {items.index(d) for d in after.get(item, ()) if d in items} for i, item in enumerate(items)}
     finished: queue.Queue = queue.Queue()
 
-    def run(item) -> None:
+    def run(i: int) -> None:
         try:
-            work(item)
+            work(items[i])
         except BaseException as err:  # noqa: BLE001: handed to the caller's thread
-            finished.put((item, err))
+            finished.put((i, err))
         else:
-            finished.put((item, None))
+            finished.put((i, None))
 
-    pending, running = list(items), 0
+    pending, done, running = list(range(len(items))), set(), 0
     first: BaseException | None = None
     while running or (pending and first is None):
-        while pending and first is None and running < jobs:
-            threading.Thread(target=run, args=(pending.pop(0),), daemon=True).start()
+        while first is None and running < jobs:
+            ready = [i for i in pending if needs[i] <= done]
+            if not ready:
+                break
+            pending.remove(ready[0])
+            threading.Thread(target=run, args=(ready[0],), daemon=True).start()
             running += 1
-        item, err = finished.get()
+        if not running:  # nothing runs and nothing can start: a prerequisite that cannot finish
+            raise ValueError(f"{items[pending[0]]!r} waits for items that cannot finish first: "
+                             f"{', '.join(repr(items[d]) for d in sorted(needs[pending[0]] - done))}")
+        i, err = finished.get()
         running -= 1
+        done.add(i)
         if err is not None:
             if on_failure is not None:
-                on_failure(item, err)
+                on_failure(items[i], err)
             first = first or err
     if first is not None:
         raise first
@@ -242,7 +264,8 @@ def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = N
     if jobs > 1 and not {"OMP_WAIT_POLICY", *CONCURRENT_ENV} & set(os.environ):
         env.update(CONCURRENT_ENV)
     with environment(env):
-        run_in_order(notebooks, chapter, jobs, on_failure=failed)
+        run_in_order(notebooks, chapter, jobs, on_failure=failed,
+                     after={nb: [n for n in notebooks if n.stem in AFTER.get(nb.stem, ())] for nb in notebooks})
     timings.sort(key=lambda t: [f"notebook {nb.stem}" for nb in notebooks].index(t["step"])
                  if t["step"].startswith("notebook ") else -1)
 

@@ -317,6 +317,35 @@ def test_chapters_start_in_reading_order_at_most_jobs_at_a_time_and_a_failure_st
         run_in_order([1], work, 0)
 
 
+def test_a_chapter_that_reads_other_chapters_runs_starts_after_them_and_later_ones_take_its_place():
+    """The results chapter reads chapters 3 to 6's runs as it finds them: two at a time, it waited for
+    none and showed five runs of six when chapter 6 still trained its last row."""
+    import threading
+    import time
+
+    from asdlib.book import AFTER, run_in_order, toc_notebooks
+
+    lock, events = threading.Lock(), []
+
+    def work(item):
+        with lock:
+            events.append(("start", item))
+        time.sleep({"slow": 0.6, "reader": 0.05}.get(item, 0.1))
+        with lock:
+            events.append(("end", item))
+
+    run_in_order(["slow", "quick", "reader", "next"], work, 2, after={"reader": ["slow", "quick"]})
+    at = {e: i for i, e in enumerate(events)}
+    assert at[("start", "reader")] > at[("end", "slow")]  # not when "quick" ended and a slot was free
+    assert at[("start", "next")] < at[("end", "slow")]  # the next chapter took the free slot meanwhile
+    assert len(events) == 8
+    with pytest.raises(ValueError, match="'a' waits for items that cannot finish first: 'b'"):
+        run_in_order(["a", "b"], work, 2, after={"a": ["b"], "b": ["a"]})
+    stems = [nb.stem for nb in toc_notebooks()]
+    for reader, read in AFTER.items():  # the names are the book's chapters, each read one before its reader
+        assert reader in stems and all(stems.index(r) < stems.index(reader) for r in read)
+
+
 def test_an_interrupt_stops_the_chapters_at_once_not_when_the_running_ones_end():
     """Ctrl-C during `make book`: the builder stops now (its chapters' kernels stop with it), instead of
     waiting minutes for the chapters running beside each other to finish.  In a process of its own, whose
