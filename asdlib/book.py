@@ -202,7 +202,6 @@ def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = N
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     out, root = Path(out).resolve(), Path(root).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     timings: list[dict] = []
 
     def step(name: str, t0: float) -> None:
@@ -231,6 +230,7 @@ def build_book(out: str | Path = ROOT / "_build", *, data: str | Path | None = N
     unused = sorted(set(params or {}) - {k for g in given_to.values() for k in g})
     if unused:
         raise NotebookError(f"no chapter has a parameter named {', '.join(map(repr, unused))}")
+    out.mkdir(parents=True, exist_ok=True)
     # the folders the build replaces are its own, or it stops here, before anything is written
     src, html, staging = out / "src", out / "html", out / ".jb"
     for folder, made_before in ((src, "_toc.yml"), (html, "objects.inv"), (staging, "_build")):
