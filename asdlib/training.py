@@ -201,11 +201,27 @@ def _check_inputs(feats: CachedFeatures, config: TrainConfig, machine: str | Non
 
 
 def _resume(checkpoint, machine: str, sections: list[str], config: TrainConfig,
-            data: str | None) -> Checkpoint | None:
-    """The checkpoint to go on from (or to return when complete), None to start afresh."""
+            data: str | None, progress: bool = False) -> Checkpoint | None:
+    """The checkpoint to go on from (or to return when complete), None to start afresh.
+
+    A run asked to track the test score (``track_test``) whose checkpoint did not track it, and
+    differs in nothing else, starts afresh: tracking never changes the weights, so the same
+    weights come out (on the same kind of device), with the test score of every epoch in the
+    history.  (Chapter 6 reuses chapter 5's rows without tracking; run first, interactively, it
+    would otherwise leave chapter 5 a run it refuses.)
+    """
     if checkpoint is None or not Path(checkpoint).exists():
         return None
-    ckpt = load_checkpoint(checkpoint, machine=machine, config=config, data=data)
+    try:
+        ckpt = load_checkpoint(checkpoint, machine=machine, config=config, data=data)
+    except CheckpointError:
+        if not config.track_test:
+            raise
+        load_checkpoint(checkpoint, machine=machine, config=config.replace(track_test=False), data=data)
+        if progress:  # the only difference is the tracking: train it again, tracking
+            print(f"{checkpoint}: trained without tracking the test score; training it again from the "
+                  f"start, tracking it (the weights come out the same)", flush=True)
+        return None
     if ckpt.sections != sections:
         raise CheckpointError(f"{checkpoint}: trained on sections {ckpt.sections}, not {sections}")
     return ckpt
@@ -308,7 +324,7 @@ def train(feats: CachedFeatures, config: TrainConfig, *, machine: str | None = N
     machine, sections = _check_inputs(feats, config, machine, sections, epoch_score)
     device = pick_device(device)
     data_id = clips_fingerprint(feats.clips) if checkpoint is not None else None
-    ckpt = _resume(checkpoint, machine, sections, config, data_id)
+    ckpt = _resume(checkpoint, machine, sections, config, data_id, progress)
     if ckpt is not None and ckpt.complete:
         return trained_from(ckpt, device)
     torch.manual_seed(config.seed)

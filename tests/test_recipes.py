@@ -225,7 +225,7 @@ def test_bad_recipe_fields_are_refused():
 
 
 def test_a_run_that_tracked_the_test_score_serves_one_that_does_not(tiny_data, tmp_path):
-    from asdlib.errors import CheckpointError
+    from asdlib.checkpoint import load_checkpoint
     from asdlib.pipeline import run_system
     from asdlib.recipes import baseline_config
 
@@ -235,8 +235,12 @@ def test_a_run_that_tracked_the_test_score_serves_one_that_does_not(tiny_data, t
     plain = run_system(tiny_data, "fan", config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False)
     assert plain.scores["score"].tolist() == tracked.scores["score"].tolist()
     assert "test_score" in plain.history  # the reused run's history
+    # the other way round (chapter 6 run before chapter 5): trained again, tracking, to the same weights
     other = tmp_path / "other"
-    run_system(tiny_data, "fan", config, other, cache_dir=tmp_path / "cache", progress=False)
-    with pytest.raises(CheckpointError, match="track_test"):
-        run_system(tiny_data, "fan", config.replace(track_test=True), other, cache_dir=tmp_path / "cache",
-                   progress=False)
+    untracked = run_system(tiny_data, "fan", config, other, cache_dir=tmp_path / "cache", progress=False)
+    assert "test_score" not in untracked.history
+    again = run_system(tiny_data, "fan", config.replace(track_test=True), other, cache_dir=tmp_path / "cache",
+                       progress=False)
+    assert "test_score" in again.history and load_checkpoint(other / "dev" / "fan" / "model.pt").config.track_test
+    assert again.scores["score"].tolist() == untracked.scores["score"].tolist() == tracked.scores["score"].tolist()
+    assert again.history.drop(columns="test_score").equals(untracked.history)
