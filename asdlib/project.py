@@ -183,10 +183,33 @@ def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0
     ``synth_profile=""`` never synthesises: a folder without ``dev_data/`` is then an error.  A
     synthetic folder written by another version of the generator is refused.  ``with_eval``: the
     synthetic data get the evaluation layout too (``eval_data/`` and its ground truth).
+
+    A synthetic folder whose synthesis did not finish (interrupted, or still running in another
+    process: this waits for it), or that lacks the ``eval_data/`` asked for, is completed with the
+    profile and machine types it was made with (:func:`asdlib.synth.generate.synth_state`), never
+    read as it is.
     """
+    from .synth.generate import synth_state
+
     data = Path(data).expanduser().resolve() if str(data) else BUILD / "data"
     if (data / "dev_data").is_dir() or data.name == "dev_data":
-        check_synth_version(data)
+        root = data.parent if data.name == "dev_data" else data
+        check_synth_version(root)
+        state = synth_state(root)
+        lacking = None if state is None else (
+            "its synthesis did not finish (interrupted, or still running elsewhere)" if not state["complete"]
+            else "it has no eval_data/" if with_eval and not (root / "eval_data").is_dir() else None)
+        if lacking is None:
+            return data
+        if not synth_profile:
+            raise LayoutError(f"{root}: synthetic data, but {lacking}; synth_profile is empty, so it is not "
+                              f"completed here (asdlib synth --out {root} ... completes it)")
+        from .synth import synthesize
+
+        made_with = (synth_marker(root) or {}).get("seed", seed)
+        print(f"{root}: {lacking}: completing it ({state['profile'].name!r} profile, seed {made_with})")
+        synthesize(root, profile=state["profile"], seed=made_with, machines=state["machines"],
+                   with_eval=with_eval or state["with_eval"])
         return data
     if not synth_profile:
         raise LayoutError(f"{data}: no dev_data/ folder (and synth_profile is empty, so none is made)")

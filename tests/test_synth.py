@@ -1,4 +1,5 @@
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -109,12 +110,56 @@ def test_interrupted_run_is_completed_without_rewriting(tmp_path, monkeypatch):
     monkeypatch.setattr(generate, "write_audio", real_write)
     done = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav") if not p.name.startswith(TMP_PREFIX)}
     assert len(done) == 6
+    assert generate.synth_state(out)["complete"] is False  # a reader can tell
 
     table = synthesize(out, profile=ONE, seed=5, machines=["fan"], workers=1, progress=False)
     assert table["kept"].sum() == 6 and table["written"].sum() == len(_digests(clean)) - 6
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())   # finished clips untouched
     assert _digests(out) == _digests(clean)                          # and the result is the same
     assert not list(out.rglob(TMP_PREFIX + "*"))            # leftovers removed
+    assert generate.synth_state(out) == {"profile": ONE, "machines": ["fan"], "with_eval": False,
+                                         "complete": True}
+
+
+def test_a_chapter_completes_synthetic_data_it_finds_unfinished_or_without_its_evaluation_part(tmp_path, capsys):
+    """A chapter used to read whatever dev_data/ held: after an interrupted synthesis (or beside one still
+    running in another kernel) a part of the clips, silently; and chapter 8 with dataset="eval" stopped on
+    the book's data ("no eval_data/ folder")."""
+    import threading
+    import time
+
+    from asdlib._atomic import exclusive_lock
+    from asdlib.project import chapter_data
+
+    clean, out = tmp_path / "clean", tmp_path / "out"
+    synthesize(clean, profile=ONE, seed=5, machines=["fan"], with_eval=True, workers=1, progress=False)
+    synthesize(out, profile=ONE, seed=5, machines=["fan"], workers=1, progress=False)
+    dev = {p: d for p, d in _digests(out).items()}
+    state = generate.synth_state(out)
+    (out / generate.STATE).write_text(json.dumps({**state, "profile": vars(ONE), "complete": False}))
+    for clip in sorted((out / "dev_data" / "fan" / "test").glob("*.wav"))[:3]:
+        clip.unlink()  # the clips an interrupted synthesis had not written yet
+    with pytest.raises(LayoutError, match="its synthesis did not finish.*synth_profile is empty"):
+        chapter_data(out, synth_profile="")
+
+    def another_kernel():  # a synthesis of the same folder, still running when the chapter starts
+        with exclusive_lock(out / generate.LOCK):
+            held.set()
+            time.sleep(1.0)
+
+    held = threading.Event()
+    threading.Thread(target=another_kernel).start()
+    held.wait()
+    t0 = time.perf_counter()
+    assert chapter_data(out, synth_profile="book", seed=0) == out  # the folder's own profile and seed, not these
+    assert time.perf_counter() - t0 >= 0.9  # it waited for the other synthesis to finish
+    assert "its synthesis did not finish" in capsys.readouterr().out
+    assert _digests(out) == dev and generate.synth_state(out)["complete"]
+
+    assert chapter_data(out, with_eval=True) == out  # the evaluation part, of the same profile and machine types
+    assert "it has no eval_data/" in capsys.readouterr().out
+    assert _digests(out) == _digests(clean)  # the development clips as they were, the evaluation ones added
+    assert chapter_data(out, with_eval=True) == out and capsys.readouterr().out == ""  # complete: read as it is
 
 
 def test_refuses_foreign_folders(tmp_path):
@@ -124,6 +169,7 @@ def test_refuses_foreign_folders(tmp_path):
     with pytest.raises(FileExistsError, match="was not made by 'asdlib synth'"):
         synthesize(foreign, profile=ONE, machines=["fan"], progress=False)
     assert (foreign / "thesis.tex").read_text() == "precious"
+    assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]  # not even a lock file was written there
 
     ours = tmp_path / "ours"
     synthesize(ours, profile=ONE, seed=0, machines=["fan"], workers=1, progress=False)

@@ -4,7 +4,12 @@ Every clip depends only on the seed and its own identity (machine, section,
 domain, split, label, index), so a smaller profile's clips are the same
 files as in a larger one and a re-run is byte-identical.  Clips are written
 atomically; a re-run completes what is missing and keeps finished clips; a
-folder that holds files the generator did not make is refused.
+folder that holds files the generator did not make is refused.  A synthesis
+holds a lock on its folder (a second one waits, then finds the clips made)
+and records what it writes in :data:`STATE` (profile, machine types,
+evaluation part, finished or not), so that a reader can tell a folder whose
+synthesis was interrupted, or still runs, from a finished one
+(:func:`synth_state`; :func:`asdlib.project.chapter_data` completes it).
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import functools
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +26,7 @@ import pandas as pd
 import scipy.fft
 from tqdm.auto import tqdm
 
-from .._atomic import is_temporary, write_text_atomic
+from .._atomic import exclusive_lock, is_temporary, write_text_atomic
 from ..audio import load_audio, write_audio
 from ..errors import SynthError
 from ..layout import (CLIP_SECONDS, DOMAINS, GROUND_TRUTH_DIR, MACHINE_TYPES, SAMPLE_RATE,
@@ -38,6 +43,12 @@ from .machines import MODELS, Condition, Fault, section_offsets, section_step
 #: two clips of three); the other types' clips are byte for byte those of version 3
 SYNTH_VERSION = 4
 MARKER = ".asdlib-synth.json"
+#: What the last synthesis of a folder wrote (profile, machine types, evaluation part) and whether it
+#: finished; beside :data:`MARKER`, which names the generator and stays as it is (a grid's record of
+#: its data compares it).
+STATE = ".asdlib-synth-state.json"
+#: The lock a synthesis holds on its folder.
+LOCK = ".asdlib-synth-lock"
 DEV_SECTIONS = ("00", "01", "02")
 EVAL_SECTIONS = ("03", "04", "05")
 _SPLIT_ID = {("train", "normal"): 0, ("test", "normal"): 1, ("test", "anomaly"): 2,
@@ -314,9 +325,10 @@ def _write_one(args: tuple[int, str, ClipSpec]) -> str:
 
 
 def _check_folder(out: Path, seed: int) -> None:
-    """Refuse a folder that holds files this generator did not make, or made with another seed."""
+    """Refuse a folder that holds files this generator did not make, or made with another seed
+    (reading only: nothing is written before a folder passes)."""
     marker = out / MARKER
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or not any(p.name not in (LOCK, STATE) for p in out.iterdir()):
         return
     if not marker.is_file():
         raise SynthError(f"{out}: folder is not empty and was not made by 'asdlib synth' "
@@ -334,10 +346,7 @@ def _check_folder(out: Path, seed: int) -> None:
     foreign = []
     for path in out.rglob("*"):
         rel = path.relative_to(out)
-        if path.is_dir() or path == marker:
-            continue
-        if is_temporary(path):
-            path.unlink()  # left by an interrupted run: never a finished clip
+        if path.is_dir() or path == marker or str(rel) in (LOCK, STATE) or is_temporary(path):
             continue
         if not _is_ours(seed, rel):
             foreign.append(str(rel))
@@ -381,8 +390,38 @@ def synthesize(out: str | Path, *, profile: Profile | str = "book", seed: int = 
     specs = plan(seed, profile, machines, with_eval=with_eval)
     _check_folder(out, seed)
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / MARKER, json.dumps({"generator": "asdlib synth", "version": SYNTH_VERSION,
-                                                "seed": seed}, indent=2) + "\n")
+    with exclusive_lock(out / LOCK):  # another synthesis of this folder finishes first
+        _check_folder(out, seed)  # as that one left it
+        for path in out.rglob("*"):
+            if is_temporary(path) and path.is_file():
+                path.unlink()  # left by an interrupted run: never a finished clip
+        write_text_atomic(out / MARKER, json.dumps({"generator": "asdlib synth", "version": SYNTH_VERSION,
+                                                    "seed": seed}, indent=2) + "\n")
+        state = {"profile": asdict(profile), "machines": machines, "with_eval": with_eval}
+        write_text_atomic(out / STATE, json.dumps({**state, "complete": False}, indent=2) + "\n")
+        table = _synthesize(out, seed, specs, with_eval, workers, progress)
+        write_text_atomic(out / STATE, json.dumps({**state, "complete": True}, indent=2) + "\n")
+    return table
+
+
+def synth_state(root: str | Path) -> dict | None:
+    """What the last synthesis of ``root`` (a folder holding ``dev_data/``) wrote: ``profile`` (a
+    :class:`Profile`), ``machines``, ``with_eval`` and ``complete`` (False while it runs, or after it
+    was interrupted); None for a folder no synthesis recorded (other data, or made before the record
+    was kept)."""
+    path = Path(root) / STATE
+    try:
+        state = json.loads(path.read_text())
+        return {**state, "profile": Profile(**state["profile"])}
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as err:
+        raise SynthError(f"{path}: unreadable record of 'asdlib synth' ({err}); remove it and synthesise "
+                         f"the folder again") from None
+
+
+def _synthesize(out: Path, seed: int, specs: list, with_eval: bool, workers: int | None,
+                progress: bool) -> pd.DataFrame:
     workers = workers or min(os.cpu_count() or 1, 8)
     jobs = [(seed, str(out), s) for s in specs]
     bar = tqdm(total=len(jobs), desc="synth", unit="clip", disable=not progress)
