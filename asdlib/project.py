@@ -199,6 +199,10 @@ def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0
         lacking = None if state is None else (
             "its synthesis did not finish (interrupted, or still running elsewhere)" if not state["complete"]
             else "it has no eval_data/" if with_eval and not (root / "eval_data").is_dir() else None)
+        if lacking is None and with_eval and not (root / "eval_data").is_dir() and synth_marker(root):
+            raise LayoutError(f"{root}: synthetic data made before asdlib recorded its profile, and no eval_data/; "
+                              f"add it with asdlib synth --out {root} --profile PROFILE --eval (its profile: "
+                              f"book for the book's data)")
         if lacking is None:
             return data
         if not synth_profile:

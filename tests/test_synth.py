@@ -160,6 +160,12 @@ def test_a_chapter_completes_synthetic_data_it_finds_unfinished_or_without_its_e
     assert "it has no eval_data/" in capsys.readouterr().out
     assert _digests(out) == _digests(clean)  # the development clips as they were, the evaluation ones added
     assert chapter_data(out, with_eval=True) == out and capsys.readouterr().out == ""  # complete: read as it is
+    old = tmp_path / "old"  # made before a synthesis recorded what it wrote: read as it is, never guessed at
+    synthesize(old, profile=ONE, seed=5, machines=["fan"], workers=1, progress=False)
+    (old / generate.STATE).unlink()
+    assert chapter_data(old) == old
+    with pytest.raises(LayoutError, match="made before asdlib recorded its profile, and no eval_data/.*--eval"):
+        chapter_data(old, with_eval=True)
 
 
 def test_refuses_foreign_folders(tmp_path):
