@@ -121,6 +121,51 @@ def test_interrupted_run_is_completed_without_rewriting(tmp_path, monkeypatch):
                                          "complete": True}
 
 
+@pytest.mark.parametrize("whom", ["group", "main", "main, then group"])
+def test_an_interrupt_stops_a_synthesis_at_once(tmp_path, whom):
+    """Ctrl-C in a terminal signals the whole process group, Jupyter's "Interrupt the kernel" the main
+    process alone, `timeout -s INT` both.  The clip-writing workers now leave the interrupt to the main
+    process, which stops them; with the process pool used before, `timeout -s INT 12 asdlib synth --profile
+    book` printed "interrupted" and never ended (by hand, twice; this test did not catch that)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "data"
+    code = ("import sys; from asdlib.cli import main; sys.exit(main(['synth', '--out', sys.argv[1], '--profile', "
+            "'book', '--workers', '2', '--quiet']))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(list(out.rglob("*.wav"))) < 5 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the synthesis ended before it could be interrupted"
+    if whom == "group":
+        os.killpg(proc.pid, signal.SIGINT)
+    elif whom == "main":
+        proc.send_signal(signal.SIGINT)
+    else:  # as `timeout -s INT` does: the main process, then its whole group
+        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
+    t0 = time.monotonic()
+    try:
+        rc = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of it
+        except ProcessLookupError:
+            pass
+    assert rc == 130 and time.monotonic() - t0 < 30 and "interrupted" in proc.stderr.read()
+    assert generate.synth_state(out)["complete"] is False
+    written = list(out.rglob("*.wav"))
+    time.sleep(0.5)
+    assert list(out.rglob("*.wav")) == written  # no worker writes on
+
+
 def test_a_chapter_completes_synthetic_data_it_finds_unfinished_or_without_its_evaluation_part(tmp_path, capsys):
     """A chapter used to read whatever dev_data/ held: after an interrupted synthesis (or beside one still
     running in another kernel) a part of the clips, silently; and chapter 8 with dataset="eval" stopped on

@@ -16,8 +16,9 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -294,6 +295,13 @@ def plan(seed: int, profile: Profile, machines: list[str], *, with_eval: bool = 
     return specs
 
 
+def _worker() -> None:
+    """A clip-writing process: fewer page faults, and an interrupt left to the main process, which
+    stops the workers itself (a worker that died of Ctrl-C left the pool waiting for it forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _fewer_page_faults()
+
+
 def _fewer_page_faults() -> None:
     """Keep freed clip-sized buffers in the heap instead of unmapping them (glibc only).
 
@@ -426,11 +434,22 @@ def _synthesize(out: Path, seed: int, specs: list, with_eval: bool, workers: int
     jobs = [(seed, str(out), s) for s in specs]
     bar = tqdm(total=len(jobs), desc="synth", unit="clip", disable=not progress)
     if workers > 1:
-        with ProcessPoolExecutor(workers, initializer=_fewer_page_faults) as pool:
+        pool = multiprocessing.Pool(workers, initializer=_worker)
+        try:
             status = []
-            for st in pool.map(_write_one, jobs, chunksize=8):
+            for st in pool.imap(_write_one, jobs, chunksize=8):
                 status.append(st)
                 bar.update()
+        except BaseException:
+            # an interrupt (Ctrl-C, or Jupyter's "Interrupt the kernel", which reaches this process alone) or
+            # a failed clip: the workers stop now; a clip half written stays a temporary file, which the next
+            # run removes.  The process pool executor used before never ended after an interrupt.
+            pool.terminate()
+            raise
+        else:
+            pool.close()
+        finally:
+            pool.join()
     else:
         _fewer_page_faults()
         status = []
