@@ -195,14 +195,16 @@ def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0
     if (data / "dev_data").is_dir() or data.name == "dev_data":
         root = data.parent if data.name == "dev_data" else data
         check_synth_version(root)
-        state = synth_state(root)
-        lacking = None if state is None else (
-            "its synthesis did not finish (interrupted, or still running elsewhere)" if not state["complete"]
-            else "it has no eval_data/" if with_eval and not (root / "eval_data").is_dir() else None)
-        if lacking is None and with_eval and not (root / "eval_data").is_dir() and synth_marker(root):
-            raise LayoutError(f"{root}: synthetic data made before asdlib recorded its profile, and no eval_data/; "
-                              f"add it with asdlib synth --out {root} --profile PROFILE --eval (its profile: "
-                              f"book for the book's data)")
+        state, meta = synth_state(root), synth_marker(root)
+        no_eval = with_eval and not (root / "eval_data").is_dir()
+        if state is None:  # real data, or synthetic data made before the record was kept: read as it is
+            if no_eval and meta:
+                raise LayoutError(f"{root}: synthetic data made before asdlib recorded its profile, and no "
+                                  f"eval_data/; add it with asdlib synth --out {root} --profile PROFILE --eval "
+                                  f"(its profile: book for the book's data)")
+            return data
+        lacking = ("its synthesis did not finish (interrupted, or still running elsewhere)" if not state["complete"]
+                   else "it has no eval_data/" if no_eval else None)
         if lacking is None:
             return data
         if not synth_profile:
@@ -210,7 +212,7 @@ def chapter_data(data: str | Path, *, synth_profile: str = "book", seed: int = 0
                               f"completed here (asdlib synth --out {root} ... completes it)")
         from .synth import synthesize
 
-        made_with = (synth_marker(root) or {}).get("seed", seed)
+        made_with = (meta or {}).get("seed", seed)
         print(f"{root}: {lacking}: completing it ({state['profile'].name!r} profile, seed {made_with})")
         synthesize(root, profile=state["profile"], seed=made_with, machines=state["machines"],
                    with_eval=with_eval or state["with_eval"])

@@ -205,6 +205,9 @@ def test_a_chapter_completes_synthetic_data_it_finds_unfinished_or_without_its_e
     assert "it has no eval_data/" in capsys.readouterr().out
     assert _digests(out) == _digests(clean)  # the development clips as they were, the evaluation ones added
     assert chapter_data(out, with_eval=True) == out and capsys.readouterr().out == ""  # complete: read as it is
+    (out / generate.STATE).write_text(json.dumps({"complete": True}))
+    with pytest.raises(FileExistsError, match="unreadable record of 'asdlib synth'.*machines"):
+        chapter_data(out)  # a damaged record: one clear error, not a KeyError
     old = tmp_path / "old"  # made before a synthesis recorded what it wrote: read as it is, never guessed at
     synthesize(old, profile=ONE, seed=5, machines=["fan"], workers=1, progress=False)
     (old / generate.STATE).unlink()

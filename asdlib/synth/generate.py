@@ -420,6 +420,9 @@ def synth_state(root: str | Path) -> dict | None:
     path = Path(root) / STATE
     try:
         state = json.loads(path.read_text())
+        missing = {"profile", "machines", "with_eval", "complete"} - set(state)
+        if missing:
+            raise KeyError(", ".join(sorted(missing)))
         return {**state, "profile": Profile(**state["profile"])}
     except FileNotFoundError:
         return None
