@@ -134,7 +134,10 @@ def test_an_interrupt_stops_a_synthesis_at_once(tmp_path, whom):
     import time
 
     out = tmp_path / "data"
-    code = ("import sys; from asdlib.cli import main; sys.exit(main(['synth', '--out', sys.argv[1], '--profile', "
+    # SIGINT as a terminal gives it: a process started in the background by a shell (make test under nohup,
+    # a CI runner) inherits it ignored
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from asdlib.cli import main; sys.exit(main(['synth', '--out', sys.argv[1], '--profile', "
             "'book', '--workers', '2', '--quiet']))")
     proc = subprocess.Popen([sys.executable, "-c", code, str(out)], stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
-import multiprocessing
 import os
 import signal
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -437,22 +437,20 @@ def _synthesize(out: Path, seed: int, specs: list, with_eval: bool, workers: int
     jobs = [(seed, str(out), s) for s in specs]
     bar = tqdm(total=len(jobs), desc="synth", unit="clip", disable=not progress)
     if workers > 1:
-        pool = multiprocessing.Pool(workers, initializer=_worker)
+        pool = ProcessPoolExecutor(workers, initializer=_worker)
         try:
             status = []
-            for st in pool.imap(_write_one, jobs, chunksize=8):
+            for st in pool.map(_write_one, jobs, chunksize=8):
                 status.append(st)
                 bar.update()
         except BaseException:
             # an interrupt (Ctrl-C, or Jupyter's "Interrupt the kernel", which reaches this process alone) or
-            # a failed clip: the workers stop now; a clip half written stays a temporary file, which the next
-            # run removes.  The process pool executor used before never ended after an interrupt.
-            pool.terminate()
+            # a failed clip: the queued clips are dropped and the workers finish the few they are writing.
+            # Leaving the pool by `with` waited for every queued clip, and a worker that died of Ctrl-C hung it;
+            # multiprocessing.Pool.terminate hung under load (make test)
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
-        else:
-            pool.close()
-        finally:
-            pool.join()
+        pool.shutdown()
     else:
         _fewer_page_faults()
         status = []
